@@ -1,0 +1,123 @@
+"""The contract every backend implements, and the capability flags it declares.
+
+Backends answer the realtime operations for the families they hold.  Ordering of results,
+the choice of the ``single`` row, static-config assembly and failover live in the core
+(:mod:`ara_ldap.realtime`, :mod:`ara_ldap.static`), so every backend behaves the same by
+construction; a backend only has to find, write and delete records exactly.
+
+The protocol lives beside the backends but imports nothing from them: the core depends on
+this module only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ara_ldap.criteria import Criterion
+from ara_ldap.record import Record
+
+
+class FieldType(enum.Enum):
+    """The types ``ast_realtime_require_field`` asks about (``RQ_*``)."""
+
+    CHAR = "char"
+    INTEGER1 = "integer1"
+    UINTEGER1 = "uinteger1"
+    INTEGER2 = "integer2"
+    UINTEGER2 = "uinteger2"
+    INTEGER3 = "integer3"
+    UINTEGER3 = "uinteger3"
+    INTEGER4 = "integer4"
+    UINTEGER4 = "uinteger4"
+    INTEGER8 = "integer8"
+    UINTEGER8 = "uinteger8"
+    FLOAT = "float"
+    DATE = "date"
+    DATETIME = "datetime"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_integer(self) -> bool:
+        return "integer" in self.value
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``require``: the family must hold ``field`` with values of ``type`` up to ``size``."""
+
+    field: str
+    type: FieldType
+    size: int = 0
+
+    @classmethod
+    def parse(cls, field: str, spec: str) -> Requirement:
+        """Parse Asterisk's ``type:size`` (``uinteger2:5``, ``char:80``)."""
+        from ara_ldap.errors import BadRequest
+
+        kind, _, size = spec.partition(":")
+        try:
+            ftype = FieldType(kind.strip().lower())
+        except ValueError:
+            known = ", ".join(t.value for t in FieldType)
+            raise BadRequest(f"require {field}: unknown type {kind!r} (known: {known})") from None
+        size = size.strip()
+        if size and not size.isdigit():
+            raise BadRequest(f"require {field}: size {size!r} is not a whole number")
+        return cls(field, ftype, int(size or 0))
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend does natively; the conformance suite gates cases on these flags."""
+
+    store: bool = True
+    destroy: bool = True
+    #: Values of a multi-valued field come back in the order they were written.
+    ordered_multi_values: bool = True
+    #: Values may contain any Unicode text (LDAP directoryString, SQL text).
+    unicode_values: bool = True
+    #: ``require`` inspects the real schema (False: answers from the attribute map only).
+    schema_require: bool = True
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A store for one or more families.
+
+    Results come back in no particular order; the core orders them.  "Nothing matched" is
+    an empty list or ``0``, never an exception.  Failures raise
+    :class:`~ara_ldap.errors.BackendError` (or :class:`~ara_ldap.errors.BackendUnavailable`);
+    requests that cannot be right anywhere raise :class:`~ara_ldap.errors.BadRequest`.
+    """
+
+    name: str
+    capabilities: Capabilities
+
+    def families(self) -> Collection[str]: ...
+
+    def fields(self, family: str) -> Collection[str]:
+        """The family's known field names (for update2 parsing, CLI help, compare)."""
+        ...
+
+    def secret_fields(self, family: str) -> Collection[str]: ...
+
+    def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]: ...
+
+    def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int: ...
+
+    def store(self, family: str, record: Record) -> int: ...
+
+    def destroy(self, family: str, criteria: Sequence[Criterion]) -> int: ...
+
+    def require(self, family: str, requirements: Sequence[Requirement]) -> list[str]:
+        """Problems found (empty: the family can hold such data)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`BackendUnavailable` unless the store answers."""
+        ...
+
+    def close(self) -> None: ...

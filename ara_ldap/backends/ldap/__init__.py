@@ -1,0 +1,1 @@
+"""The LDAP backend (ldap3): filters, attribute maps, the connection pool, operations."""

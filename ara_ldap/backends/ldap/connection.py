@@ -1,0 +1,275 @@
+"""A small pool of bound ldap3 connections: reuse, timeouts, reconnect, failover.
+
+Measured facts behind it (slapd.md §12, §15, §16): a new ldap3 connection per request is
+17x slower, ``get_info=SCHEMA`` reads the schema at every bind, a dead connection stays
+dead until reopened, ldap3's RESTARTABLE strategy sleeps 2 s and blindly re-sends writes.
+So: connections are opened with ``get_info=NONE``, kept and reused; one is handed to one
+thread at a time; before reuse it is checked for a peer close without sending anything
+(a restarted slapd closed it), so a write never goes out on a dead socket; a read that
+fails on the wire is retried once on a fresh connection, a write is not (its outcome is
+unknown, and the caller is told so).  A server that refused a connection is skipped for
+``retry_interval`` seconds, so calls fail fast while the directory is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.core.exceptions import (
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPResponseTimeoutError,
+    LDAPStartTLSError,
+)
+
+from ara_ldap.backends.ldap.schema import SchemaInfo, from_ldap3
+from ara_ldap.config import LdapBackendSettings
+from ara_ldap.errors import BackendError, BackendUnavailable
+
+log = logging.getLogger("ara_ldap.ldap")
+T = TypeVar("T")
+
+#: Failures on the wire: the connection is unusable afterwards.
+WIRE_ERRORS: tuple[type[BaseException], ...] = (
+    LDAPCommunicationError,
+    LDAPResponseTimeoutError,
+    socket.timeout,
+    OSError,
+)
+
+
+class WriteOutcomeUnknown(BackendError):
+    """The connection broke after a write was sent; it may or may not have been applied."""
+
+
+def _is_alive(conn: ldap3.Connection) -> bool:
+    """True unless the peer closed the socket (checked without sending or consuming)."""
+    sock = getattr(conn, "socket", None)
+    if sock is None or conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return True
+        # Readable while idle: EOF (peer closed) or an unsolicited notice of disconnection.
+        return False
+    except (OSError, ValueError):
+        return False
+
+
+class ConnectionPool:
+    """Bound connections to the first reachable server of ``settings.urls``."""
+
+    def __init__(self, settings: LdapBackendSettings, password: str | None) -> None:
+        self._settings = settings
+        self._password = password
+        self._idle: list[ldap3.Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.pool_size)
+        self._down_until: dict[str, float] = {}
+        self._last_error: dict[str, str] = {}
+        self._schema: SchemaInfo | None = None
+        self._servers = [self._server(url) for url in settings.urls]
+        self.opened = 0  # connections opened so far (tests check reuse)
+
+    def __repr__(self) -> str:
+        return f"ConnectionPool(urls={self._settings.urls!r}, bind_dn={self._settings.bind_dn!r})"
+
+    # Servers ----------------------------------------------------------------------------
+    def _tls(self) -> ldap3.Tls | None:
+        s = self._settings
+        needs = s.start_tls or any(u.startswith("ldaps://") for u in s.urls)
+        if not needs:
+            return None
+        return ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if s.verify_tls else ssl.CERT_NONE,
+            ca_certs_file=str(s.ca_file) if s.ca_file else None,
+        )
+
+    def _server(self, url: str) -> ldap3.Server:
+        return ldap3.Server(
+            url,
+            get_info=ldap3.NONE,
+            connect_timeout=self._settings.connect_timeout,
+            tls=self._tls(),
+        )
+
+    # Opening ----------------------------------------------------------------------------
+    def _bind_args(self) -> dict[str, Any]:
+        s = self._settings
+        if s.bind_dn:
+            return {"user": s.bind_dn, "password": self._password, "authentication": ldap3.SIMPLE}
+        if all(u.startswith("ldapi://") for u in s.urls):
+            return {"authentication": ldap3.SASL, "sasl_mechanism": ldap3.EXTERNAL,
+                    "sasl_credentials": ""}
+        return {"authentication": ldap3.ANONYMOUS}
+
+    def _open(self) -> ldap3.Connection:
+        now = time.monotonic()
+        candidates = [
+            (url, server)
+            for url, server in zip(self._settings.urls, self._servers, strict=True)
+            if self._down_until.get(url, 0.0) <= now
+        ]
+        if not candidates:
+            raise BackendUnavailable(self._unavailable_message())
+        for url, server in candidates:
+            conn = ldap3.Connection(
+                server,
+                client_strategy=ldap3.SYNC,
+                auto_bind=ldap3.AUTO_BIND_NONE,
+                receive_timeout=self._settings.timeout,
+                raise_exceptions=False,
+                auto_referrals=False,
+                check_names=False,
+                auto_escape=False,
+                auto_encode=True,
+                return_empty_attributes=False,
+                read_only=False,
+                **self._bind_args(),
+            )
+            try:
+                conn.open(read_server_info=False)
+                if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
+                    conn.start_tls(read_server_info=False)
+                bound = conn.bind(read_server_info=False)
+            except (LDAPStartTLSError, *WIRE_ERRORS) as exc:
+                self._mark_down(url, _describe_wire(exc))
+                _quiet_unbind(conn)
+                continue
+            except LDAPException as exc:
+                self._mark_down(url, type(exc).__name__)
+                _quiet_unbind(conn)
+                continue
+            if not bound:
+                result = conn.result or {}
+                _quiet_unbind(conn)
+                raise BackendError(
+                    f"{url}: bind as {self._settings.bind_dn or 'anonymous'} refused "
+                    f"({result.get('description', 'unknown')}); check bind_dn and the password "
+                    "source in the configuration"
+                )
+            self._down_until.pop(url, None)
+            self.opened += 1
+            return conn
+        raise BackendUnavailable(self._unavailable_message())
+
+    def _mark_down(self, url: str, reason: str) -> None:
+        self._down_until[url] = time.monotonic() + self._settings.retry_interval
+        self._last_error[url] = reason
+        log.warning("LDAP server %s unreachable: %s", url, reason)
+
+    def _unavailable_message(self) -> str:
+        reasons = "; ".join(
+            f"{u}: {self._last_error.get(u, 'unreachable')}" for u in self._settings.urls
+        )
+        return f"directory unreachable ({reasons})"
+
+    # Handing out ------------------------------------------------------------------------
+    @contextmanager
+    def connection(self) -> Iterator[ldap3.Connection]:
+        """A live connection for the caller's exclusive use; broken ones are not returned."""
+        if not self._slots.acquire(timeout=self._settings.timeout):
+            raise BackendError(
+                f"all {self._settings.pool_size} directory connections stayed busy for "
+                f"{self._settings.timeout} s; raise pool_size"
+            )
+        conn: ldap3.Connection | None = None
+        try:
+            conn = self._take()
+            yield conn
+        except WIRE_ERRORS:
+            if conn is not None:
+                _quiet_unbind(conn)
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                with self._lock:
+                    self._idle.append(conn)
+            self._slots.release()
+
+    def _take(self) -> ldap3.Connection:
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._open()
+            if _is_alive(conn):
+                return conn
+            _quiet_unbind(conn)
+
+    def run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
+        """Run ``operation`` on a pooled connection, reconnecting as described above."""
+        attempts = 1 if write else 2
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.connection() as conn:
+                    return operation(conn)
+            except WIRE_ERRORS as exc:
+                reason = _describe_wire(exc)
+                if write:
+                    raise WriteOutcomeUnknown(
+                        f"the directory connection failed during a write ({reason}); "
+                        "the write may or may not have been applied"
+                    ) from None
+                if attempt == attempts:
+                    raise BackendUnavailable(f"directory read failed: {reason}") from None
+                log.info("LDAP read failed on the wire (%s); retrying on a new connection", reason)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # Schema -----------------------------------------------------------------------------
+    def schema(self) -> SchemaInfo:
+        """The subschema, read once on a separate short-lived connection."""
+        if self._schema is not None:
+            return self._schema
+        info = SchemaInfo()
+        for url in self._settings.urls:
+            server = ldap3.Server(url, get_info=ldap3.SCHEMA,
+                                  connect_timeout=self._settings.connect_timeout, tls=self._tls())
+            conn = ldap3.Connection(server, receive_timeout=self._settings.timeout,
+                                    raise_exceptions=False, auto_referrals=False,
+                                    **self._bind_args())
+            try:
+                conn.open()
+                if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
+                    conn.start_tls()
+                if conn.bind():
+                    info = from_ldap3(server.schema)
+            except (LDAPException, *WIRE_ERRORS) as exc:
+                log.warning("could not read the schema from %s: %s", url, _describe_wire(exc))
+                continue
+            finally:
+                _quiet_unbind(conn)
+            if info.known:
+                break
+        if info.known:
+            self._schema = info
+        return info
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _quiet_unbind(conn)
+
+
+def _describe_wire(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _quiet_unbind(conn: ldap3.Connection) -> None:
+    try:
+        conn.unbind()
+    except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
+        pass

@@ -1,0 +1,473 @@
+"""The configuration file (``ara-ldap.yaml``) turned into validated settings.
+
+One file describes the backends (like the connection part of ``res_ldap.conf``), each
+backend's families (like its table sections), and the routing of families to backends in
+priority order (like ``extconfig.conf``).  Everything is checked at load, so a typo fails
+at start-up with the YAML path of the bad key instead of on the first call from Asterisk.
+
+Secrets: the bind password comes from a file or an environment variable (inline is allowed
+for throwaway setups) and is held as a ``SecretStr`` so it never shows in a repr or log.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import string
+from collections.abc import Mapping
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ara_ldap.errors import ConfigError
+
+CONFIG_ENV = "ARA_LDAP_CONFIG"
+DEFAULT_CONFIG_PATHS = (
+    Path("ara-ldap.yaml"),
+    Path.home() / ".config" / "ara-ldap" / "ara-ldap.yaml",
+    Path("/etc/ara-ldap/ara-ldap.yaml"),
+)
+
+_FIELD_RE = re.compile(r"^[A-Za-z0-9_@-]+$")
+_ATTR_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# LDAP ---------------------------------------------------------------------------------
+
+
+class RdnTemplate(_Model):
+    """An RDN built from several fields, e.g. ``cn={mailbox}@{context}`` for voicemail."""
+
+    attribute: str
+    value: str
+
+    @cached_property
+    def fields(self) -> list[str]:
+        return [name for _, name, _, _ in string.Formatter().parse(self.value) if name]
+
+    @field_validator("value")
+    @classmethod
+    def _check_template(cls, v: str) -> str:
+        try:
+            names = [n for _, n, spec, conv in string.Formatter().parse(v) if n is not None]
+        except ValueError as exc:
+            raise ValueError(f"invalid template: {exc}") from None
+        if not names or any(not n for n in names):
+            raise ValueError("the template must name at least one field, e.g. '{name}'")
+        return v
+
+
+class LdapFamily(_Model):
+    """How one family is stored: where, with which classes, and the field ⇄ attribute map."""
+
+    base_dn: str
+    object_classes: list[str] = Field(min_length=1)
+    filter: str | None = None
+    rdn: str | RdnTemplate
+    attributes: dict[str, str] = Field(min_length=1)
+    multi_valued: list[str] = []
+    secret_fields: list[str] = []
+    split_semicolons: bool | list[str] = False
+    value_order: Literal["server", "prefix"] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _check_attributes(cls, v: dict[str, str]) -> dict[str, str]:
+        seen_fields: dict[str, str] = {}
+        seen_attrs: dict[str, str] = {}
+        for fld, attr in v.items():
+            if not _FIELD_RE.match(fld):
+                raise ValueError(f"field {fld!r}: names may use letters, digits, '_', '-', '@'")
+            if not isinstance(attr, str) or not _ATTR_RE.match(attr):
+                raise ValueError(f"field {fld!r}: {attr!r} is not a valid LDAP attribute name")
+            if fld.lower() in seen_fields:
+                raise ValueError(f"field {fld!r} is mapped twice (fields are case-insensitive)")
+            if attr.lower() in seen_attrs:
+                raise ValueError(
+                    f"attribute {attr!r} is mapped from both {seen_attrs[attr.lower()]!r} and "
+                    f"{fld!r}; each attribute must belong to one field"
+                )
+            seen_fields[fld.lower()] = fld
+            seen_attrs[attr.lower()] = fld
+        return v
+
+    @field_validator("filter")
+    @classmethod
+    def _check_filter(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        v = v.strip()
+        depth = 0
+        for ch in v:
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth < 0:
+                break
+        if not (v.startswith("(") and v.endswith(")")) or depth != 0:
+            raise ValueError(
+                f"{v!r} is not a parenthesised LDAP filter, e.g. '(objectClass=AsteriskSIPUser)'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _check_references(self) -> LdapFamily:
+        known = {f.lower() for f in self.attributes}
+        rdn_fields = [self.rdn] if isinstance(self.rdn, str) else self.rdn.fields
+        for name in rdn_fields:
+            if name.lower() not in known:
+                raise ValueError(f"rdn uses field {name!r}, which is not in attributes")
+        for key in ("multi_valued", "secret_fields"):
+            for name in getattr(self, key):
+                if name.lower() not in known and key == "multi_valued":
+                    raise ValueError(f"{key}: field {name!r} is not in attributes")
+        if isinstance(self.split_semicolons, list):
+            for name in self.split_semicolons:
+                if name.lower() not in known:
+                    raise ValueError(f"split_semicolons: field {name!r} is not in attributes")
+        return self
+
+
+class LdapBackendSettings(_Model):
+    """Connection settings of an LDAP backend (the ``[_general]`` part of res_ldap.conf)."""
+
+    type: Literal["ldap"]
+    urls: list[str] = Field(min_length=1)
+    base_dn: str = ""
+    bind_dn: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    connect_timeout: float = Field(3.0, gt=0)
+    timeout: int = Field(5, ge=1, description="operation (receive) timeout in whole seconds")
+    pool_size: int = Field(4, ge=1, le=256)
+    retry_interval: float = Field(1.0, ge=0)
+    start_tls: bool = False
+    ca_file: Path | None = None
+    verify_tls: bool = True
+    value_order: Literal["server", "prefix"] = "server"
+    default_families: bool = True
+    families: dict[str, LdapFamily] = {}
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return v.split()
+        return v
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, v: list[str]) -> list[str]:
+        out = []
+        for url in v:
+            m = re.match(r"^(ldaps?)://([^/:]+|\[[0-9a-fA-F:]+\])(?::(\d+))?/?$", url)
+            if m:
+                port = m.group(3)
+                if port is not None and not 0 < int(port) < 65536:
+                    raise ValueError(f"{url!r}: port {port} is out of range")
+                out.append(url.rstrip("/"))  # ldap3 rejects a trailing slash
+            elif url.startswith("ldapi://"):
+                out.append(url)
+            else:
+                raise ValueError(
+                    f"{url!r}: use ldap://host[:port], ldaps://host[:port] or ldapi://SOCKET"
+                )
+        return out
+
+    def bind_password(self) -> str | None:
+        """The bind password from whichever source is configured (read at start-up)."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {self.password_env} is not set", "password_env"
+                )
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {self.password_file}: {exc.strerror}", "password_file"
+                ) from None
+        return None
+
+    @model_validator(mode="after")
+    def _check_password_sources(self) -> LdapBackendSettings:
+        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of password, password_file, password_env: {given}")
+        if given and not self.bind_dn:
+            raise ValueError(f"{given[0]} is set but bind_dn is not")
+        return self
+
+
+class SqlBackendSettings(_Model):
+    """A SQL backend on the standard Asterisk realtime tables (see docs/backends.md)."""
+
+    type: Literal["sql"]
+    url: str
+    pool_size: int = Field(4, ge=1, le=256)
+    tables: dict[str, str] = {}
+
+
+BackendSettings = Annotated[
+    LdapBackendSettings | SqlBackendSettings, Field(discriminator="type")
+]
+
+
+# Routing ------------------------------------------------------------------------------
+
+
+class Route(_Model):
+    """One family's backends in priority order (``extconfig.conf`` priorities 1, 2, ...)."""
+
+    backends: list[str] = Field(min_length=1)
+    failover_on_not_found: bool = False
+
+
+class StaticSettings(_Model):
+    """Static realtime: which family holds config files, and their order."""
+
+    family: str = "ast_config"
+    files: dict[str, str] = {}
+    order: Literal["asterisk", "ldap"] = "asterisk"
+
+
+class Settings(_Model):
+    backends: dict[str, BackendSettings] = Field(min_length=1)
+    families: dict[str, Route] = {}
+    static: StaticSettings = StaticSettings()
+    source: str | None = None
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _short_routes(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v
+        out: dict[str, Any] = {}
+        for family, route in v.items():
+            if isinstance(route, str):
+                route = {"backends": [route]}
+            elif isinstance(route, list):
+                route = {"backends": route}
+            out[family] = route
+        return out
+
+    @model_validator(mode="after")
+    def _check_routes(self) -> Settings:
+        for family, route in self.families.items():
+            for name in route.backends:
+                if name not in self.backends:
+                    raise ValueError(
+                        f"families.{family}: backend {name!r} is not defined under backends "
+                        f"(defined: {', '.join(sorted(self.backends))})"
+                    )
+        return self
+
+    def routes(self) -> dict[str, Route]:
+        """Explicit routes, plus every family a backend defines, routed to its backends in
+        the order the backends are listed."""
+        out = dict(self.families)
+        for name, backend in self.backends.items():
+            for family in backend_families(backend):
+                if family in self.families:
+                    continue
+                route = out.get(family)
+                backends = [*route.backends, name] if route else [name]
+                out[family] = Route(backends=backends)
+        return out
+
+
+def backend_families(backend: BackendSettings) -> list[str]:
+    if isinstance(backend, LdapBackendSettings):
+        return list(backend.families)
+    return list(backend.tables)
+
+
+# Loading ------------------------------------------------------------------------------
+
+
+def shipped_ldap_families() -> dict[str, Any]:
+    """The shipped default attribute maps (ara_ldap/defaults/ldap-families.yaml)."""
+    text = resources.files("ara_ldap").joinpath("defaults/ldap-families.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Override keys of a family; ``attributes`` merge key by key, other keys replace."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if key == "attributes" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            merged = dict(out[key])
+            for fld, attr in value.items():
+                if attr is None:
+                    merged.pop(fld, None)
+                else:
+                    merged[fld] = attr
+            out[key] = merged
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_families(raw: Mapping[str, Any], where: str, base_dn: str) -> dict[str, Any]:
+    """Apply ``extends`` and ``{base_dn}`` so each family is complete before validation."""
+    resolved: dict[str, Any] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if name in resolved:
+            return dict(resolved[name])
+        if name in chain:
+            raise ConfigError(f"'extends' loops: {' -> '.join([*chain, name])}", f"{where}.{name}")
+        spec = raw[name]
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, Mapping):
+            raise ConfigError("expected a mapping of family settings", f"{where}.{name}")
+        parent = spec.get("extends")
+        body = {k: v for k, v in spec.items() if k != "extends"}
+        if parent is not None:
+            if parent not in raw:
+                raise ConfigError(
+                    f"extends unknown family {parent!r}", f"{where}.{name}.extends"
+                )
+            body = _merge(resolve(parent, (*chain, name)), body)
+        resolved[name] = body
+        return dict(body)
+
+    for name in raw:
+        resolve(name, ())
+    for name, body in resolved.items():
+        if isinstance(body.get("base_dn"), str):
+            if "{base_dn}" in body["base_dn"] and not base_dn:
+                raise ConfigError(
+                    "uses {base_dn} but the backend has no base_dn", f"{where}.{name}.base_dn"
+                )
+            body["base_dn"] = body["base_dn"].replace("{base_dn}", base_dn)
+    return resolved
+
+
+def _prepare(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge the shipped family maps under each LDAP backend's own family settings."""
+    out = dict(data)
+    backends = data.get("backends")
+    if not isinstance(backends, Mapping):
+        return out
+    prepared: dict[str, Any] = {}
+    for name, spec in backends.items():
+        if not isinstance(spec, Mapping) or spec.get("type") != "ldap":
+            prepared[name] = spec
+            continue
+        spec = dict(spec)
+        own = spec.get("families") or {}
+        if not isinstance(own, Mapping):
+            raise ConfigError("expected a mapping of families", f"backends.{name}.families")
+        families: dict[str, Any] = {}
+        if spec.get("default_families", True):
+            families = shipped_ldap_families()
+        for family, override in own.items():
+            if override is None:
+                override = {}
+            if not isinstance(override, Mapping):
+                raise ConfigError(
+                    "expected a mapping of family settings", f"backends.{name}.families.{family}"
+                )
+            families[family] = _merge(families.get(family, {}), override)
+        base_dn = spec.get("base_dn") or ""
+        spec["families"] = _resolve_families(
+            families, f"backends.{name}.families", str(base_dn)
+        )
+        prepared[name] = spec
+    out["backends"] = prepared
+    return out
+
+
+def _format_validation_error(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [str(p) for p in first["loc"]]
+    if len(loc) > 2 and loc[0] == "backends" and loc[2] in ("ldap", "sql"):
+        del loc[2]  # the discriminator tag pydantic inserts for the backend type
+    path = ".".join(loc)
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling and docs/configuration.md)"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return path, msg
+
+
+def load_settings(data: Mapping[str, Any], source: str | None = None) -> Settings:
+    """Validate already-parsed YAML (used by tests and by :func:`load_config`)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("the file must contain a YAML mapping at the top level", source=source)
+    try:
+        prepared = _prepare(data)
+        return Settings.model_validate({**prepared, "source": source})
+    except ValidationError as exc:
+        path, msg = _format_validation_error(exc)
+        raise ConfigError(msg, path or None, source) from None
+    except ConfigError as exc:
+        if exc.source is None and source is not None:
+            raise ConfigError(str(exc), None, source) from None
+        raise
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``--config``, ``$ARA_LDAP_CONFIG``, then the default paths."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(p) for p in DEFAULT_CONFIG_PATHS)
+    raise ConfigError(
+        f"no configuration file found (searched {searched}); pass --config FILE, set "
+        f"{CONFIG_ENV}, or run 'make demo' to get a demo configuration"
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the YAML configuration file."""
+    file = find_config(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file: {exc.strerror}", source=str(file)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML{where}: {problem}", source=str(file)) from None
+    if data is None:
+        raise ConfigError("the file is empty", source=str(file))
+    return load_settings(data, source=str(file))

@@ -1,0 +1,123 @@
+"""pytest fixtures that run throwaway OpenLDAP servers with the ara-ldap schema.
+
+Installed as the ``ara_ldap`` pytest plugin (entry point ``pytest11``), so a
+project that depends on ara-ldap gets these fixtures without a conftest.py.
+Without the entry point, enable it with ``pytest_plugins =
+["ara_ldap.testing.pytest_plugin"]`` in a conftest.py.
+
+Requirements: Debian's ``slapd`` and ``ldap-utils`` (``apt-get install slapd
+ldap-utils``); no root needed, everything lives in a temp directory and on a
+free 127.0.0.1 port. When they are missing the fixtures **skip** the test,
+except when the environment variable ``CI`` is ``true`` (GitHub Actions,
+GitLab CI, ...), where they **fail** so that a broken CI image cannot turn the
+LDAP tests into silent skips.
+
+Fixtures (each yields :class:`ara_ldap.testing.slapd.Slapd` objects: use
+``.url``, ``.ldapi_url``, ``.suffix``, ``.admin_dn``, ``.admin_password``,
+``.ldapadd(path)``, ``.ldapadd_text(ldif)``, ``.ldapmodify_config(ldif)``,
+``.restart()``, ``.kill()``):
+
+``ara_slapd`` (session scope)
+    One started server with the Asterisk schema and the shipped fixture LDIFs
+    (``ara_ldap/data/ldif/*.ldif``, in name order) loaded; its suffix is the
+    first DN of the first fixture file. Shared by the whole session: treat it
+    as read-only, and do not stop or restart it.
+
+``ara_slapd_empty`` (function scope)
+    A fresh server with the Asterisk schema and only the suffix entry
+    (``dc=example,dc=org``): for tests that write or need a known-empty tree.
+
+``slapd_factory`` (function scope)
+    A callable ``slapd_factory(**kwargs) -> Slapd`` returning started servers
+    with the Asterisk schema; keyword arguments go to ``Slapd`` (``suffix``,
+    extra ``schema_ldifs``, ``indexes``, ``port``, ``log_level``, ...). Every
+    server it made is closed (stopped, directory removed) at teardown. Use it
+    for several servers in one test (failover, replication).
+
+Example::
+
+    def test_lookup(ara_slapd):
+        conn = ldap3.Connection(ara_slapd.url, auto_bind=True)
+        assert conn.search(ara_slapd.suffix, "(objectClass=*)")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pytest
+
+if TYPE_CHECKING:
+    from ara_ldap.testing.slapd import Slapd
+
+
+class SlapdFactory(Protocol):
+    """Type of the ``slapd_factory`` fixture."""
+
+    def __call__(self, **kwargs: Any) -> Slapd:
+        """Create and start an instance; ``kwargs`` go to ``Slapd``."""
+
+
+def _require_slapd() -> None:
+    """Skip (or fail on CI) when slapd and ldap-utils are not installed."""
+    from ara_ldap.testing.slapd import INSTALL_HINT, missing_tools
+
+    missing = missing_tools()
+    if not missing:
+        return
+    reason = f"{', '.join(missing)} not found: {INSTALL_HINT}"
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{reason} (CI=true: LDAP tests must not be skipped on CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def slapd_factory() -> Iterator[SlapdFactory]:
+    """Make started Asterisk-schema Slapd instances; close them all at teardown."""
+    _require_slapd()
+    from ara_ldap.testing.slapd import asterisk_slapd
+
+    made: list[Slapd] = []
+
+    def make(**kwargs: Any) -> Slapd:
+        instance = asterisk_slapd(**kwargs)
+        made.append(instance)
+        instance.start()
+        return instance
+
+    yield make
+    # ExitStack closes every instance even when one close() raises, then re-raises.
+    with contextlib.ExitStack() as stack:
+        for instance in made:
+            stack.callback(instance.close)
+
+
+@pytest.fixture(scope="session")
+def ara_slapd() -> Iterator[Slapd]:
+    """Run one session-wide server with the schema and the shipped fixtures."""
+    _require_slapd()
+    from ara_ldap.testing.slapd import asterisk_slapd, find_fixture_ldifs, ldif_first_dn
+
+    fixtures = find_fixture_ldifs()
+    suffix = ldif_first_dn(fixtures[0]) if fixtures else None
+    kwargs: dict[str, Any] = {"suffix": suffix} if suffix else {}
+    with asterisk_slapd(**kwargs) as instance:
+        if fixtures:
+            instance.ldapadd(*fixtures)
+        else:
+            instance.create_suffix()
+        yield instance
+
+
+@pytest.fixture
+def ara_slapd_empty() -> Iterator[Slapd]:
+    """Run a fresh server with the Asterisk schema and only the suffix entry."""
+    _require_slapd()
+    from ara_ldap.testing.slapd import asterisk_slapd
+
+    with asterisk_slapd() as instance:
+        instance.create_suffix()
+        yield instance
