@@ -82,12 +82,13 @@ def _plural(n: int) -> str:
 @click.option("--config", "-c", "config", type=click.Path(dir_okay=False),
               envvar="ARA_LDAP_CONFIG", help="Configuration file (default: ./ara-ldap.yaml, "
               "~/.config/ara-ldap/ara-ldap.yaml, /etc/ara-ldap/ara-ldap.yaml).")
-@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="Log warnings (-vv info, -vvv debug).")
 @click.version_option(package_name="ara-ldap")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: int) -> None:
     """Asterisk realtime configuration in LDAP: the realtime verbs and tools."""
-    level = logging.WARNING - 10 * min(verbose, 2)
+    # Errors already reach the user as one line; log lines only when asked for.
+    level = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 3)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)["config"] = config
 
@@ -159,7 +160,7 @@ def update(ctx: click.Context, family: str, colmatch: str, valuematch: str, colu
 @_handle_errors("update")
 def update2(ctx: click.Context, family: str, args: tuple[str, ...]) -> None:
     """FAMILY F1 V1 [F2 V2 ...] NULL COLUPDATE NEWVALUE (like 'realtime update2')."""
-    if len(args) < 5 or (len(args) + 2) % 2 or args[-3] != "NULL":
+    if len(args) < 5 or (len(args) - 3) % 2 or args[-3] != "NULL":
         _fail("usage: ara-ldap update2 FAMILY F1 V1 [F2 V2 ...] NULL COLUPDATE NEWVALUE")
     lookup = _pairs(args[:-3], "update2")
     n = _realtime(ctx).update2(family, lookup, [(args[-2], args[-1])])

@@ -172,12 +172,12 @@ class Criterion:
         if op in (Operator.EQ, Operator.NE):
             return a == b
         if op is Operator.LT:
-            return a < b  # type: ignore[operator]
+            return bool(a < b)  # type: ignore[operator]
         if op is Operator.LE:
-            return a <= b  # type: ignore[operator]
+            return bool(a <= b)  # type: ignore[operator]
         if op is Operator.GT:
-            return a > b  # type: ignore[operator]
-        return a >= b  # type: ignore[operator]
+            return bool(a > b)  # type: ignore[operator]
+        return bool(a >= b)  # type: ignore[operator]
 
     def matches(self, values: Iterable[str]) -> bool:
         """SQL semantics over all values of the field (none or only empties = NULL)."""

@@ -348,8 +348,6 @@ class Slapd:
                     f"work directory {directory} is not empty: pass an empty or "
                     "missing directory (close() deletes it)"
                 )
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._workdir = directory
         socket_path = os.fsencode(directory / "ldapi")
         if len(socket_path) > _MAX_SOCKET_PATH:
             if workdir is None:
@@ -359,6 +357,8 @@ class Slapd:
                 f"bytes, over the {_MAX_SOCKET_PATH}-byte limit: use a shorter "
                 "workdir (or TMPDIR)"
             )
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._workdir = directory
 
         self._runtime = _Runtime(workdir=directory, remove_workdir=workdir is None)
         self._finalizer = weakref.finalize(self, _finalize, self._runtime)

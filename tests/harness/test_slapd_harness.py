@@ -385,8 +385,10 @@ def test_non_empty_workdir_is_refused(tmp_path: Path) -> None:
 
 
 def test_workdir_too_long_for_ldapi_socket_is_refused(tmp_path: Path) -> None:
+    too_long = tmp_path / ("x" * 120)
     with pytest.raises(SlapdError, match="ldapi socket path"):
-        Slapd(workdir=tmp_path / ("x" * 120))
+        Slapd(workdir=too_long)
+    assert not too_long.exists()
 
 
 # -- ports -------------------------------------------------------------------

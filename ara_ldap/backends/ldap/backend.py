@@ -83,7 +83,7 @@ class LdapBackend:
     # Searching --------------------------------------------------------------------------
     def search_filter(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> str:
         """The server-side filter (a superset; see :mod:`filters`)."""
-        schema = self.schema()
+        schema = self.pool.cached_schema()
         parts = []
         for criterion in criteria:
             fld = fmap.field(criterion.field)
@@ -93,9 +93,12 @@ class LdapBackend:
         return filters.build_filter(fmap.filter, parts)
 
     def _entries(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Entry]:
-        search_filter = self.search_filter(fmap, criteria)
+        for criterion in criteria:  # unknown fields fail before any I/O
+            fmap.field(criterion.field)
 
         def op(conn: ldap3.Connection) -> list[dict[str, Any]]:
+            # Built here: the schema it needs is read once the first connection is up.
+            search_filter = self.search_filter(fmap, criteria)
             conn.search(
                 fmap.base_dn,
                 search_filter,

@@ -78,7 +78,6 @@ class ConnectionPool:
         self._down_until: dict[str, float] = {}
         self._last_error: dict[str, str] = {}
         self._schema: SchemaInfo | None = None
-        self._servers = [self._server(url) for url in settings.urls]
         self.opened = 0  # connections opened so far (tests check reuse)
 
     def __repr__(self) -> str:
@@ -115,14 +114,13 @@ class ConnectionPool:
 
     def _open(self) -> ldap3.Connection:
         now = time.monotonic()
-        candidates = [
-            (url, server)
-            for url, server in zip(self._settings.urls, self._servers, strict=True)
-            if self._down_until.get(url, 0.0) <= now
-        ]
+        candidates = [u for u in self._settings.urls if self._down_until.get(u, 0.0) <= now]
         if not candidates:
             raise BackendUnavailable(self._unavailable_message())
-        for url, server in candidates:
+        for url in candidates:
+            # A fresh Server each time: ldap3 remembers failed addresses on the object and
+            # would refuse to retry them ("invalid server address") after a restart.
+            server = self._server(url)
             conn = ldap3.Connection(
                 server,
                 client_strategy=ldap3.SYNC,
@@ -160,6 +158,8 @@ class ConnectionPool:
                 )
             self._down_until.pop(url, None)
             self.opened += 1
+            if self._schema is None:
+                self._read_schema([url])
             return conn
         raise BackendUnavailable(self._unavailable_message())
 
@@ -229,11 +229,22 @@ class ConnectionPool:
 
     # Schema -----------------------------------------------------------------------------
     def schema(self) -> SchemaInfo:
-        """The subschema, read once on a separate short-lived connection."""
-        if self._schema is not None:
-            return self._schema
+        """The subschema (read once, when the first connection opens), or an empty
+        :class:`SchemaInfo` while it could not be read: then filters stay conservative."""
+        if self._schema is None:
+            with self.connection():
+                pass
+        return self._schema or SchemaInfo()
+
+    def cached_schema(self) -> SchemaInfo:
+        """The schema if already read, without any I/O (for use inside an operation)."""
+        return self._schema or SchemaInfo()
+
+    def _read_schema(self, urls: list[str]) -> None:
+        """Read the subschema once on a separate short-lived connection (ldap3 parses it
+        only with ``get_info=SCHEMA``, which pooled connections must not use)."""
         info = SchemaInfo()
-        for url in self._settings.urls:
+        for url in urls:
             server = ldap3.Server(url, get_info=ldap3.SCHEMA,
                                   connect_timeout=self._settings.connect_timeout, tls=self._tls())
             conn = ldap3.Connection(server, receive_timeout=self._settings.timeout,
@@ -254,7 +265,6 @@ class ConnectionPool:
                 break
         if info.known:
             self._schema = info
-        return info
 
     def close(self) -> None:
         with self._lock:

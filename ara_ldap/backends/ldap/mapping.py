@@ -88,16 +88,17 @@ class FamilyMap:
     def to_record(self, raw: Mapping[str, Sequence[bytes]]) -> Record:
         """An entry's raw attributes as a Record in attribute-map order."""
         by_field: dict[str, list[str]] = {}
-        for attr, values in raw.items():
+        for attr, raw_values in raw.items():
             fld = self._field_by_attr.get(attr.lower())
-            if fld is None or not values:
+            if fld is None or not raw_values:
                 continue
-            by_field[fld] = [v.decode("utf-8", "replace") for v in values]
+            by_field[fld] = [v.decode("utf-8", "replace") for v in raw_values]
         pairs: list[Pair] = []
         for fld in self.fields:
-            values = by_field.get(fld)
-            if not values:
+            texts = by_field.get(fld)
+            if not texts:
                 continue
+            values: list[str] = texts
             key = fld.lower()
             if key in self.prefixed:
                 values = _strip_positions(values)

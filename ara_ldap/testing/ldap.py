@@ -1,0 +1,39 @@
+"""Wire ara-ldap to a throwaway :class:`~ara_ldap.testing.slapd.Slapd` (tests, demos, CI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ara_ldap.config import Settings, load_settings
+from ara_ldap.testing.slapd import Slapd
+
+
+def ldap_backend_config(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
+    """The ``backends.<name>`` mapping for ``slapd`` (fast retry, short timeouts)."""
+    config: dict[str, Any] = {
+        "type": "ldap",
+        "urls": [slapd.url],
+        "base_dn": slapd.suffix,
+        "bind_dn": slapd.admin_dn,
+        "password_file": str(slapd.password_file),
+        "retry_interval": 0,
+        "connect_timeout": 2,
+        "timeout": 5,
+    }
+    config.update(overrides)
+    return config
+
+
+def ldap_settings(slapd: Slapd, **overrides: Any) -> Settings:
+    """Settings with one LDAP backend named ``directory`` on ``slapd``."""
+    return load_settings({"backends": {"directory": ldap_backend_config(slapd, **overrides)}})
+
+
+def write_config(path: Path, slapd: Slapd, **overrides: Any) -> Path:
+    """Write an ``ara-ldap.yaml`` for ``slapd``; returns ``path``."""
+    import yaml
+
+    data = {"backends": {"directory": ldap_backend_config(slapd, **overrides)}}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
