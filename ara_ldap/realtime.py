@@ -47,6 +47,9 @@ def _collation_key(value: str | None) -> tuple[int, Decimal | str]:
 def order_records(records: Sequence[Record], first_field: str | None) -> list[Record]:
     """The documented result order: by the first query field's value (numbers numerically,
     before text), then by the whole record, so equal data gives equal order everywhere."""
+    if len(records) < 2:
+        return list(records)
+
     def key(record: Record) -> tuple[object, ...]:
         lead = _collation_key(record.get(first_field)) if first_field else (2, "")
         return (lead, record.canonical())

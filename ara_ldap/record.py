@@ -24,6 +24,13 @@ class Record(Sequence[Pair]):
         self._pairs: tuple[Pair, ...] = tuple((str(f), str(v)) for f, v in pairs)
 
     @classmethod
+    def _trusted(cls, pairs: tuple[Pair, ...]) -> Record:
+        """Wrap pairs already known to be ``(str, str)`` (backends' hot read path)."""
+        record = cls.__new__(cls)
+        record._pairs = pairs
+        return record
+
+    @classmethod
     def from_mapping(cls, fields: Mapping[str, str | Sequence[str]]) -> Record:
         """Build from ``{field: value or [values]}``; list values become repeated fields."""
         pairs: list[Pair] = []

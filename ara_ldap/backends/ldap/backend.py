@@ -37,8 +37,14 @@ SIZE_LIMIT = 4
 class Entry:
     dn: str
     record: Record
-    object_classes: frozenset[str]
     raw: dict[str, list[bytes]]
+
+    @property
+    def object_classes(self) -> frozenset[str]:
+        return frozenset(
+            v.decode("utf-8", "replace").lower()
+            for k, vals in self.raw.items() if k.lower() == "objectclass" for v in vals
+        )
 
 
 class LdapBackend:
@@ -128,11 +134,7 @@ class LdapBackend:
             record = fmap.to_record(raw)
             if not record_matches(record, criteria):
                 continue
-            classes = frozenset(
-                v.decode("utf-8", "replace").lower()
-                for k, vals in raw.items() if k.lower() == "objectclass" for v in vals
-            )
-            entries.append(Entry(item["dn"], record, classes, raw))
+            entries.append(Entry(item["dn"], record, raw))
         return entries
 
     def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]:

@@ -64,6 +64,14 @@ class FamilyMap:
             self.rdn_fields = [self.field(spec.rdn)]
         #: Attributes to request: the mapped ones (a fixed list, built once).
         self.attributes = [spec.attributes[f] for f in self.fields]
+        self._index = {f: i for i, f in enumerate(self.fields)}
+        # Server attribute spelling -> (position, field); filled lazily, None = unmapped.
+        self._slots: dict[str, tuple[int, str] | None] = {}
+        # Fields whose values need more than decoding.
+        self._special = {
+            f for f in self.fields
+            if f.lower() in self.prefixed | self.split_fields | {"md5secret"}
+        }
 
     # Names ------------------------------------------------------------------------------
     def field(self, name: str) -> str:
@@ -86,28 +94,46 @@ class FamilyMap:
 
     # Reading ----------------------------------------------------------------------------
     def to_record(self, raw: Mapping[str, Sequence[bytes]]) -> Record:
-        """An entry's raw attributes as a Record in attribute-map order."""
-        by_field: dict[str, list[str]] = {}
+        """An entry's raw attributes as a Record in attribute-map order (hot path)."""
+        found: list[tuple[int, str, Sequence[bytes]]] = []
+        slots = self._slots
         for attr, raw_values in raw.items():
-            fld = self._field_by_attr.get(attr.lower())
-            if fld is None or not raw_values:
-                continue
-            by_field[fld] = [v.decode("utf-8", "replace") for v in raw_values]
+            slot = slots.get(attr)
+            if slot is None:
+                slot = self._slot_for(attr)
+                if slot is None:
+                    continue
+            if raw_values:
+                found.append((slot[0], slot[1], raw_values))
+        found.sort(key=_first)
         pairs: list[Pair] = []
-        for fld in self.fields:
-            texts = by_field.get(fld)
-            if not texts:
-                continue
-            values: list[str] = texts
-            key = fld.lower()
-            if key in self.prefixed:
-                values = _strip_positions(values)
-            if key == "md5secret":
-                values = [_MD5_PREFIX.sub("", v) for v in values]
-            if key in self.split_fields:
-                values = [c.strip() for v in values for c in v.split(";") if c.strip()]
-            pairs.extend((fld, v) for v in values if v != "")
-        return Record(pairs)
+        special = self._special
+        for _, fld, raw_values in found:
+            values = [v.decode("utf-8", "replace") for v in raw_values]
+            if fld in special:
+                values = self._transform(fld, values)
+            pairs.extend([(fld, v) for v in values if v])
+        return Record._trusted(tuple(pairs))
+
+    def _slot_for(self, attr: str) -> tuple[int, str] | None:
+        """Resolve a server-spelled attribute name once, then remember it."""
+        fld = self._field_by_attr.get(attr.lower())
+        if fld is None:
+            self._slots[attr] = None
+            return None
+        slot = (self._index[fld], fld)
+        self._slots[attr] = slot
+        return slot
+
+    def _transform(self, fld: str, values: list[str]) -> list[str]:
+        key = fld.lower()
+        if key in self.prefixed:
+            values = _strip_positions(values)
+        if key == "md5secret":
+            values = [_MD5_PREFIX.sub("", v) for v in values]
+        if key in self.split_fields:
+            values = [c.strip() for v in values for c in v.split(";") if c.strip()]
+        return values
 
     # Writing ----------------------------------------------------------------------------
     def group(self, record: Iterable[Pair], strict: bool = True) -> tuple[dict[str, list[str]], list[str]]:
@@ -184,6 +210,10 @@ class FamilyMap:
 
     def describe(self, field: str, value: str) -> str:
         return describe_value(field, value, self.secret_fields)
+
+
+def _first(item: tuple[int, str, Sequence[bytes]]) -> int:
+    return item[0]
 
 
 def _strip_positions(values: list[str]) -> list[str]:
