@@ -239,5 +239,22 @@ def demo(port: int | None, ldif_dir: Path | None, write_config: Path) -> None:
     run_demo(port=port, ldif_dir=ldif_dir, config_path=write_config)
 
 
+def _register_optional_commands() -> None:
+    """Commands that live with their subsystem (they import heavy deps lazily)."""
+    import importlib
+
+    for module in ("ara_ldap.gateway.commands", "ara_ldap.tools.commands"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            continue
+        for command in getattr(mod, "COMMANDS", ()):
+            main.add_command(command)
+
+
+_register_optional_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,7 +26,8 @@ from ara_ldap.criteria import (
 from ara_ldap.errors import BadRequest
 from ara_ldap.record import Record
 
-EQ, NE, LT, LE, GT, GE = Operator.EQ, Operator.NE, Operator.LT, Operator.LE, Operator.GT, Operator.GE
+EQ, NE, LT, LE = Operator.EQ, Operator.NE, Operator.LT, Operator.LE
+GT, GE = Operator.GT, Operator.GE
 LIKE, NOT_LIKE = Operator.LIKE, Operator.NOT_LIKE
 
 

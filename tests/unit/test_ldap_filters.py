@@ -24,7 +24,8 @@ from ara_ldap.backends.ldap.filters import (
 )
 from ara_ldap.criteria import Criterion, Operator
 
-EQ, NE, LT, LE, GT, GE = Operator.EQ, Operator.NE, Operator.LT, Operator.LE, Operator.GT, Operator.GE
+EQ, NE, LT, LE = Operator.EQ, Operator.NE, Operator.LT, Operator.LE
+GT, GE = Operator.GT, Operator.GE
 LIKE, NOT_LIKE = Operator.LIKE, Operator.NOT_LIKE
 
 NO_EQUALITY = AttributeRules(equality=False)

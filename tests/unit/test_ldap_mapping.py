@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ara_ldap.backends.ldap.mapping import FamilyMap
-from ara_ldap.config import load_settings
+from ara_ldap.config import LdapFamily, load_settings
 from ara_ldap.errors import SECRET_MASK, BadRequest, UnknownField
 from ara_ldap.record import Record
 
@@ -27,7 +27,9 @@ def family_map(name: str, **overrides: Any) -> FamilyMap:
     if overrides:
         backend["families"] = {name: overrides}
     settings = load_settings({"backends": {"d": backend}})
-    return FamilyMap(name, settings.backends["d"].families[name])  # type: ignore[union-attr]
+    spec = settings.backends["d"].families[name]
+    assert isinstance(spec, LdapFamily)
+    return FamilyMap(name, spec)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,9 @@ def test_to_record_matches_attribute_names_case_insensitively(sip: FamilyMap) ->
 
 
 def test_to_record_keeps_the_order_of_multi_valued_attributes(sip: FamilyMap) -> None:
-    record = sip.to_record({"cn": [b"alice"], "AstAccountAllowedCodec": [b"g722", b"ulaw", b"alaw"]})
+    record = sip.to_record(
+        {"cn": [b"alice"], "AstAccountAllowedCodec": [b"g722", b"ulaw", b"alaw"]}
+    )
     assert record.get_all("allow") == ["g722", "ulaw", "alaw"]
 
 

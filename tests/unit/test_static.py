@@ -318,7 +318,7 @@ def test_a_missing_include_is_not_found_naming_the_file() -> None:
 
 
 def test_an_include_without_a_loader_is_not_found() -> None:
-    with pytest.raises(NotFound, match="gone.conf"):
+    with pytest.raises(NotFound, match=r"gone\.conf"):
         build_static("sip.conf", [row("general", "#include", "gone.conf")])
 
 
