@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +48,11 @@ def _handle_errors(verb: str | None = None) -> Callable[[F], F]:
                 _fail(str(exc))
             except KeyboardInterrupt:
                 _fail("interrupted", 130)
+            except BrokenPipeError:
+                # The reader went away (e.g. `| head`): not an error worth a message.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                sys.exit(0)
             except Exception as exc:  # noqa: BLE001 - a CLI must never print a traceback
                 logging.getLogger("ara_ldap").debug("unexpected error", exc_info=True)
                 _fail(f"unexpected {type(exc).__name__}: {exc}")

@@ -408,16 +408,18 @@ class Settings(_Model):
             out[family] = route
         return out
 
-    @model_validator(mode="after")
-    def _check_routes(self) -> Settings:
+    def check_routes(self) -> None:
+        """Routes may name only defined backends (checked after validation so the error
+        carries the route's YAML path)."""
         for family, route in self.families.items():
             for name in route.backends:
                 if name not in self.backends:
-                    raise ValueError(
-                        f"families.{family}: backend {name!r} is not defined under backends "
-                        f"(defined: {', '.join(sorted(self.backends))})"
+                    raise ConfigError(
+                        f"backend {name!r} is not defined under backends "
+                        f"(defined: {', '.join(sorted(self.backends))})",
+                        f"families.{family}",
+                        self.source,
                     )
-        return self
 
     def routes(self) -> dict[str, Route]:
         """Explicit routes, plus every family a backend defines, routed to its backends in
@@ -562,13 +564,15 @@ def load_settings(data: Mapping[str, Any], source: str | None = None) -> Setting
         raise ConfigError("the file must contain a YAML mapping at the top level", source=source)
     try:
         prepared = _prepare(data)
-        return Settings.model_validate({**prepared, "source": source})
+        settings = Settings.model_validate({**prepared, "source": source})
+        settings.check_routes()
+        return settings
     except ValidationError as exc:
         path, msg = _format_validation_error(exc)
         raise ConfigError(msg, path or None, source) from None
     except ConfigError as exc:
         if exc.source is None and source is not None:
-            raise ConfigError(str(exc), None, source) from None
+            raise ConfigError(exc.message, exc.path, source) from None
         raise
 
 

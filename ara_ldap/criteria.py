@@ -11,8 +11,11 @@ Semantics (documented in docs/ldap.md):
 
 * A missing field and an empty value are both NULL; NULL satisfies no comparison, not
   even ``!=`` (so ``contact !=`` with ``''`` means "present and non-empty").
-* ``=``, ``!=``/``<>``, ``<``, ``<=``, ``>``, ``>=`` compare numerically when both sides
-  are numbers, otherwise as case-sensitive strings (code-point order).
+* ``=`` and ``!=``/``<>`` compare text exactly (case-sensitive).  They are not numeric:
+  ``'10' = '010'`` is false, as on any text column, so an equality lookup is an indexed
+  equality on every backend (a directory cannot look up every spelling of a number).
+* ``<``, ``<=``, ``>``, ``>=`` compare numerically when both sides are numbers, otherwise
+  as case-sensitive strings (code-point order).
 * ``LIKE``/``NOT LIKE``: ``%`` any run, ``_`` exactly one character, ``\\`` makes the next
   character literal (a trailing lone ``\\`` is a literal backslash); case-sensitive.
 * A multi-valued field satisfies a positive criterion when any value does, and a negative
@@ -162,6 +165,8 @@ class Criterion:
         op = self.op
         if op in (Operator.LIKE, Operator.NOT_LIKE):
             return self._like.fullmatch(candidate) is not None
+        if op in (Operator.EQ, Operator.NE):
+            return candidate == self.value
         right = self._number
         left = as_number(candidate) if right is not None else None
         if left is not None and right is not None:
@@ -169,8 +174,6 @@ class Criterion:
             b: object = right
         else:
             a, b = candidate, self.value
-        if op in (Operator.EQ, Operator.NE):
-            return a == b
         if op is Operator.LT:
             return bool(a < b)  # type: ignore[operator]
         if op is Operator.LE:

@@ -26,6 +26,7 @@ class ConfigError(AraError):
     """
 
     def __init__(self, message: str, path: str | None = None, source: str | None = None):
+        self.message = message
         self.path = path
         self.source = source
         where = ""

@@ -130,7 +130,7 @@ class StaticConfig:
                 if lines:
                     lines.append("")
                 lines.append(f"[{item.name}]")
-                lines.extend(f"{k} = {v}" for k, v in item.variables)
+                lines.extend(f"{k} = {_conf_escape(v)}" for k, v in item.variables)
             elif follow and item.config is not None:
                 lines.append(f"; >>> #include \"{item.filename}\"")
                 item.config._render_into(lines, follow)
@@ -151,6 +151,11 @@ class StaticConfig:
             ensure_ascii=False,
             indent=2,
         )
+
+
+def _conf_escape(value: str) -> str:
+    """Asterisk's .conf parser starts a comment at an unescaped ``;``."""
+    return value.replace(";", "\\;")
 
 
 IncludeLoader = Callable[[str], "StaticConfig | None"]

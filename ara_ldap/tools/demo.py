@@ -67,11 +67,11 @@ def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None
         cli = "ara-ldap" if not (Path(".venv") / "bin" / "ara-ldap").exists() else ".venv/bin/ara-ldap"
         for example in (
             "load sippeers name alice",
-            "multi sippeers name LIKE %",
+            "multi sippeers 'name LIKE' %",
             "update sippeers name alice host 192.0.2.77",
             "store sippeers name zed type friend host dynamic allow ulaw",
             "destroy sippeers name zed",
-            "multi extensions context from-internal exten LIKE \\\\_%",
+            "multi extensions context from-internal 'exten LIKE' '\\_%'",
             "static sip.conf",
         ):
             click.echo(f"  {cli} {example}")

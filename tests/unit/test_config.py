@@ -216,11 +216,6 @@ def test_a_route_to_an_undefined_backend_names_the_family_and_the_backend() -> N
     assert "'nope'" in str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the route check is a model-level validator, so pydantic reports it at the "
-    "root: ConfigError.path is None and the message reads 'Value error, families....'",
-)
 def test_a_route_to_an_undefined_backend_sets_the_error_path() -> None:
     error = config_error({**config(), "families": {"sippeers": ["d", "nope"]}})
     assert error.path == "families.sippeers"
@@ -315,12 +310,6 @@ def test_errors_in_a_file_name_the_file_and_the_path(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_settings(source=...) re-raises family errors (extends, {base_dn}) as "
-    "ConfigError(str(exc), None, source): the YAML path survives only inside the message "
-    "text and ConfigError.path is None",
-)
 def test_family_errors_in_a_file_keep_their_path_and_source(tmp_path: Path) -> None:
     path = tmp_path / "ara-ldap.yaml"
     path.write_text(

@@ -405,12 +405,6 @@ def test_render_keeps_repeated_variables_in_order() -> None:
     assert config.render() == "[g]\nallow = g722\nallow = ulaw\nallow = alaw\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: render() writes ';' in values unescaped; Asterisk's .conf parser reads an "
-    "unescaped ';' as the start of a comment, so the rendered file loses the rest of the "
-    "value (should be written as '\\;')",
-)
 def test_render_escapes_semicolons_so_the_text_reads_back_as_the_same_value() -> None:
     config = build_static("sip.conf", [row("g", "setvar", "A=1;B=2")])
     assert config.render() == "[g]\nsetvar = A=1\\;B=2\n"

@@ -132,7 +132,13 @@ def component(attr: str, criterion: Criterion, rules: AttributeRules = DEFAULT_R
         return _substring(attr, parts)
     # <, <=, >, >=: the server can help only with an integer ordering rule.
     number = as_number(value)
-    if rules.integer_ordering and number is not None and number == number.to_integral_value():
+    if (
+        rules.integer_ordering
+        and number is not None
+        and number.is_finite()
+        and number.adjusted() < 40  # beyond any INTEGER an LDAP server stores
+        and number == number.to_integral_value()
+    ):
         bound = str(int(number))
         if op in (Operator.LT, Operator.LE):
             return f"({attr}<={bound})"
