@@ -53,7 +53,7 @@ def _handle_errors(verb: str | None = None) -> Callable[[F], F]:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
                 sys.exit(0)
-            except Exception as exc:  # noqa: BLE001 - a CLI must never print a traceback
+            except Exception as exc:
                 logging.getLogger("ara_ldap").debug("unexpected error", exc_info=True)
                 _fail(f"unexpected {type(exc).__name__}: {exc}")
 
@@ -85,9 +85,15 @@ def _plural(n: int) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", "config", type=click.Path(dir_okay=False),
-              envvar="ARA_LDAP_CONFIG", help="Configuration file (default: ./ara-ldap.yaml, "
-              "~/.config/ara-ldap/ara-ldap.yaml, /etc/ara-ldap/ara-ldap.yaml).")
+@click.option(
+    "--config",
+    "-c",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="ARA_LDAP_CONFIG",
+    help="Configuration file (default: ./ara-ldap.yaml, "
+    "~/.config/ara-ldap/ara-ldap.yaml, /etc/ara-ldap/ara-ldap.yaml).",
+)
 @click.option("-v", "--verbose", count=True, help="Log warnings (-vv info, -vvv debug).")
 @click.version_option(package_name="ara-ldap")
 @click.pass_context
@@ -152,8 +158,9 @@ def multi(ctx: click.Context, family: str, field: str, value: str, more: tuple[s
 @click.argument("newvalue")
 @click.pass_context
 @_handle_errors("update")
-def update(ctx: click.Context, family: str, colmatch: str, valuematch: str, colupdate: str,
-           newvalue: str) -> None:
+def update(
+    ctx: click.Context, family: str, colmatch: str, valuematch: str, colupdate: str, newvalue: str
+) -> None:
     """Set COLUPDATE to NEWVALUE where COLMATCH is VALUEMATCH (like 'realtime update')."""
     n = _realtime(ctx).update(family, colmatch, valuematch, [(colupdate, newvalue)])
     click.echo(f"Updated {n} RealTime record{_plural(n)}.")
@@ -215,10 +222,14 @@ def require(ctx: click.Context, family: str, args: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("filename")
-@click.option("--format", "fmt", type=click.Choice(["conf", "json"]), default="conf",
-              show_default=True)
-@click.option("--no-follow-includes", is_flag=True, help="Print #include lines instead of "
-              "inlining the included files.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["conf", "json"]), default="conf", show_default=True
+)
+@click.option(
+    "--no-follow-includes",
+    is_flag=True,
+    help="Print #include lines instead of inlining the included files.",
+)
 @click.pass_context
 @_handle_errors()
 def static(ctx: click.Context, filename: str, fmt: str, no_follow_includes: bool) -> None:
@@ -232,11 +243,19 @@ def static(ctx: click.Context, filename: str, fmt: str, no_follow_includes: bool
 
 @main.command()
 @click.option("--port", type=int, default=None, help="LDAP port (default: a free one).")
-@click.option("--ldif-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Fixtures to load (default: the shipped ldif/).")
-@click.option("--write-config", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("ara-ldap.yaml"), show_default=True,
-              help="Where to write the demo configuration.")
+@click.option(
+    "--ldif-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Fixtures to load (default: the shipped ldif/).",
+)
+@click.option(
+    "--write-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("ara-ldap.yaml"),
+    show_default=True,
+    help="Where to write the demo configuration.",
+)
 @_handle_errors()
 def demo(port: int | None, ldif_dir: Path | None, write_config: Path) -> None:
     """Start a throwaway directory loaded with the fixtures; Ctrl-C stops it."""

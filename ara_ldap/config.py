@@ -365,9 +365,7 @@ def merge_sql_families(own: Any, default_families: bool = True) -> dict[str, Any
     return _resolve_families(families, "families", "")
 
 
-BackendSettings = Annotated[
-    LdapBackendSettings | SqlBackendSettings, Field(discriminator="type")
-]
+BackendSettings = Annotated[LdapBackendSettings | SqlBackendSettings, Field(discriminator="type")]
 
 
 # Routing ------------------------------------------------------------------------------
@@ -388,10 +386,97 @@ class StaticSettings(_Model):
     order: Literal["asterisk", "ldap"] = "asterisk"
 
 
+# The gateway ---------------------------------------------------------------------------
+
+_PREFIX_RE = re.compile(r"^(?:/[A-Za-z0-9._~-]+)*$")
+
+
+class GatewayAuth(_Model):
+    """HTTP Basic credentials the gateway requires (Asterisk sends them from ``userpwd=`` in
+    res_curl.conf, or from ``user:password@`` in the extconfig URL)."""
+
+    username: str = Field(min_length=1)
+    password_file: Path | None = None
+    password_env: str | None = None
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, v: str) -> str:
+        if ":" in v:
+            raise ValueError("a Basic auth user name cannot contain ':'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> GatewayAuth:
+        given = [k for k in ("password_file", "password_env") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of password_file, password_env")
+        return self
+
+    def password(self) -> str:
+        """The password (read at start-up; never logged)."""
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {self.password_env} is not set",
+                    "gateway.auth.password_env",
+                )
+            return value
+        assert self.password_file is not None
+        try:
+            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {self.password_file}: {exc.strerror}", "gateway.auth.password_file"
+            ) from None
+
+
+class GatewayTls(_Model):
+    """Serve HTTPS (libcurl verifies the certificate by default)."""
+
+    certfile: Path
+    keyfile: Path | None = None  # None: the key is in certfile
+
+
+class GatewaySettings(_Model):
+    """The res_config_curl gateway (``ara-ldap serve``); see docs/gateway.md."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8389, ge=0, le=65535)  # 0: any free port (tests)
+    #: Common path prefix before ``/<family>/<operation>``, e.g. ``/rt``.
+    prefix: str = ""
+    auth: GatewayAuth | None = None
+    tls: GatewayTls | None = None
+    #: Larger request bodies get 413 (Asterisk's own buffers keep bodies far smaller).
+    max_body_bytes: int = Field(65536, ge=256, le=64 * 1024 * 1024)
+    #: HTTP status for backend failures, for sites listing it in ``failurecodes``
+    #: (default: 200, with the failure carried by the body as Asterisk expects).
+    failure_status: int | None = Field(None, ge=400, le=599)
+    #: Threads calling the backends (default: the largest backend ``pool_size``).
+    workers: int | None = Field(None, ge=1, le=256)
+    #: Idle seconds before a keep-alive connection is closed (Asterisk keeps one per thread).
+    keepalive_timeout: float = Field(75.0, gt=0)
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, v: str) -> str:
+        v = v.rstrip("/")
+        if v and not v.startswith("/"):
+            v = "/" + v
+        if not _PREFIX_RE.match(v):
+            raise ValueError(
+                f"{v!r}: use path segments of letters, digits, '.', '_', '~', '-' "
+                "(no '?' or ',': Asterisk appends to the URL and splits it on commas)"
+            )
+        return v
+
+
 class Settings(_Model):
     backends: dict[str, BackendSettings] = Field(min_length=1)
     families: dict[str, Route] = {}
     static: StaticSettings = StaticSettings()
+    gateway: GatewaySettings = GatewaySettings()
     source: str | None = None
 
     @field_validator("families", mode="before")
@@ -487,9 +572,7 @@ def _resolve_families(raw: Mapping[str, Any], where: str, base_dn: str) -> dict[
         body = {k: v for k, v in spec.items() if k != "extends"}
         if parent is not None:
             if parent not in raw:
-                raise ConfigError(
-                    f"extends unknown family {parent!r}", f"{where}.{name}.extends"
-                )
+                raise ConfigError(f"extends unknown family {parent!r}", f"{where}.{name}.extends")
             body = _merge(resolve(parent, (*chain, name)), body)
         resolved[name] = body
         return dict(body)
@@ -533,9 +616,7 @@ def _prepare(data: Mapping[str, Any]) -> dict[str, Any]:
                 )
             families[family] = _merge(families.get(family, {}), override)
         base_dn = spec.get("base_dn") or ""
-        spec["families"] = _resolve_families(
-            families, f"backends.{name}.families", str(base_dn)
-        )
+        spec["families"] = _resolve_families(families, f"backends.{name}.families", str(base_dn))
         prepared[name] = spec
     out["backends"] = prepared
     return out
@@ -599,7 +680,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read the configuration file: {exc.strerror}", source=str(file)) from None
+        raise ConfigError(
+            f"cannot read the configuration file: {exc.strerror}", source=str(file)
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from ara_ldap.backends.base import Backend, Requirement
 from ara_ldap.config import Route, StaticSettings
-from ara_ldap.criteria import Criterion, CriteriaLike, Operator, as_criteria, as_number
+from ara_ldap.criteria import CriteriaLike, Criterion, Operator, as_criteria, as_number
 from ara_ldap.errors import (
     BackendError,
     BackendUnavailable,
@@ -126,9 +126,7 @@ class Realtime:
             try:
                 result = fn(backend)
             except BackendError as exc:
-                log.warning(
-                    "%s %s on backend %s failed: %s", operation, family, backend.name, exc
-                )
+                log.warning("%s %s on backend %s failed: %s", operation, family, backend.name, exc)
                 failures.append(exc)
                 continue
             have_result = True

@@ -27,7 +27,15 @@ from ara_ldap.errors import BadRequest, NotFound
 from ara_ldap.record import Record
 
 StaticOrder = Literal["asterisk", "ldap"]
-STATIC_FIELDS = ("filename", "category", "cat_metric", "var_metric", "var_name", "var_val", "commented")
+STATIC_FIELDS = (
+    "filename",
+    "category",
+    "cat_metric",
+    "var_metric",
+    "var_name",
+    "var_val",
+    "commented",
+)
 _LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 
@@ -132,19 +140,23 @@ class StaticConfig:
                 lines.append(f"[{item.name}]")
                 lines.extend(f"{k} = {_conf_escape(v)}" for k, v in item.variables)
             elif follow and item.config is not None:
-                lines.append(f"; >>> #include \"{item.filename}\"")
+                lines.append(f'; >>> #include "{item.filename}"')
                 item.config._render_into(lines, follow)
-                lines.append(f"; <<< #include \"{item.filename}\"")
+                lines.append(f'; <<< #include "{item.filename}"')
             else:
-                lines.append(f"#include \"{item.filename}\"")
+                lines.append(f'#include "{item.filename}"')
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "filename": self.filename,
                 "categories": [
-                    {"name": c.name, "metric": c.metric, "file": c.source,
-                     "variables": [[k, v] for k, v in c.variables]}
+                    {
+                        "name": c.name,
+                        "metric": c.metric,
+                        "file": c.source,
+                        "variables": [[k, v] for k, v in c.variables],
+                    }
                     for c in self.categories()
                 ],
             },
@@ -193,7 +205,7 @@ def build_static(
             included = load_include(target) if load_include else None
             if included is None:
                 raise NotFound(
-                    f"{filename}: #include \"{target}\" (category [{row.category}]) is not stored"
+                    f'{filename}: #include "{target}" (category [{row.category}]) is not stored'
                 )
             config.items.append(Include(target, included))
             continue

@@ -47,7 +47,7 @@ def peers_ldif(count: int, suffix: str) -> str:
             "AstAccountDisallowedCodec: all\n"
             "AstAccountAllowedCodec: ulaw\nAstAccountAllowedCodec: alaw\n"
             "AstAccountAllowedCodec: g722\n"
-            f"AstAccountCallerID: \"Peer {i}\" <{2000 + i}>\n"
+            f'AstAccountCallerID: "Peer {i}" <{2000 + i}>\n'
             f"AstAccountMailbox: {2000 + i}@default\nAstAccountQualify: yes\n"
             f"AstAccountIPAddress: 192.0.2.{i % 250 + 1}\nAstAccountPort: 5060\n"
             f"AstAccountExpirationTimestamp: {1767225600 + i}\n"
@@ -91,8 +91,10 @@ def main() -> int:
         ldif.write_text(peers_ldif(args.peers, slapd.suffix))
         t0 = time.perf_counter()
         slapd.ldapadd(ldif)
-        print(f"loaded {args.peers} peers with ldapadd in {time.perf_counter() - t0:.1f} s "
-              f"(slapd {slapd.url})")
+        print(
+            f"loaded {args.peers} peers with ldapadd in {time.perf_counter() - t0:.1f} s "
+            f"(slapd {slapd.url})"
+        )
         names = [f"peer{i:05d}" for i in range(args.peers)]
         base = SIP_BASE.format(suffix=slapd.suffix)
 
@@ -104,21 +106,30 @@ def main() -> int:
 
         def raw_connection(**options: object) -> ldap3.Connection:
             server = ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE)
-            return ldap3.Connection(server, slapd.admin_dn, slapd.admin_password,
-                                    auto_bind=True, **options)  # type: ignore[arg-type]
+            return ldap3.Connection(
+                server, slapd.admin_dn, slapd.admin_password, auto_bind=True, **options
+            )  # type: ignore[arg-type]
 
-        same_options = raw_connection(check_names=False, auto_escape=False,
-                                      return_empty_attributes=False, auto_referrals=False)
+        same_options = raw_connection(
+            check_names=False,
+            auto_escape=False,
+            return_empty_attributes=False,
+            auto_referrals=False,
+        )
         defaults = raw_connection()
 
         def raw(conn: ldap3.Connection) -> Callable[[str], object]:
             def call(name: str) -> object:
-                conn.search(base, f"(&(objectClass=AsteriskSIPUser)(cn={name}))",
-                            attributes=[ldap3.ALL_ATTRIBUTES],
-                            dereference_aliases=ldap3.DEREF_NEVER)
+                conn.search(
+                    base,
+                    f"(&(objectClass=AsteriskSIPUser)(cn={name}))",
+                    attributes=[ldap3.ALL_ATTRIBUTES],
+                    dereference_aliases=ldap3.DEREF_NEVER,
+                )
                 response = conn.response
                 assert response and len(response) == 1
                 return response
+
             return call
 
         clients: dict[str, Callable[[str], object]] = {
@@ -133,8 +144,9 @@ def main() -> int:
             lconn.simple_bind_s(slapd.admin_dn, slapd.admin_password)
 
             def pyldap_call(name: str) -> object:
-                return lconn.search_ext_s(base, pyldap.SCOPE_SUBTREE,
-                                          f"(&(objectClass=AsteriskSIPUser)(cn={name}))")
+                return lconn.search_ext_s(
+                    base, pyldap.SCOPE_SUBTREE, f"(&(objectClass=AsteriskSIPUser)(cn={name}))"
+                )
 
             clients["python-ldap"] = pyldap_call
         except ImportError:
@@ -152,13 +164,16 @@ def main() -> int:
         print(f"\n{'client':28} {'lookups/s':>10} {'p50 µs':>8} {'p99 µs':>8} {'vs raw ldap3':>13}")
         for label in clients:
             lat = [x for r in results[label] for x in r]
-            print(f"{label:28} {rate(label):10.0f} {percentile(lat, 0.5) * 1e6:8.0f} "
-                  f"{percentile(lat, 0.99) * 1e6:8.0f} {rate(label) / reference:13.2f}")
+            print(
+                f"{label:28} {rate(label):10.0f} {percentile(lat, 0.5) * 1e6:8.0f} "
+                f"{percentile(lat, 0.99) * 1e6:8.0f} {rate(label) / reference:13.2f}"
+            )
         ratio = rate("ara-ldap single") / reference
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"\nara-ldap single / raw ldap3: {ratio:.2f} (target >= 0.90)")
-        print(f"client max RSS: {rss_mb:.0f} MB (target < 150 MB; directory of "
-              f"{args.peers} entries)")
+        print(
+            f"client max RSS: {rss_mb:.0f} MB (target < 150 MB; directory of {args.peers} entries)"
+        )
         rt.close()
     return 0
 

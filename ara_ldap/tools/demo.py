@@ -57,14 +57,20 @@ def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None
         raise ConfigError(str(exc)) from None
     try:
         slapd.ldapadd(*ldifs)
-        config_path.write_text(demo_config(slapd.url, slapd.password_file, slapd.suffix),
-                               encoding="utf-8")
-        click.echo(f"Demo directory: {slapd.url}  (suffix {slapd.suffix}, "
-                   f"{len(ldifs)} LDIF files loaded)")
+        config_path.write_text(
+            demo_config(slapd.url, slapd.password_file, slapd.suffix), encoding="utf-8"
+        )
+        click.echo(
+            f"Demo directory: {slapd.url}  (suffix {slapd.suffix}, {len(ldifs)} LDIF files loaded)"
+        )
         click.echo(f"Admin: cn=admin,{slapd.suffix}, password in {slapd.password_file}")
         click.echo(f"Configuration written to {config_path} (found by default).\n")
         click.echo("Try, in another terminal:")
-        cli = "ara-ldap" if not (Path(".venv") / "bin" / "ara-ldap").exists() else ".venv/bin/ara-ldap"
+        cli = (
+            "ara-ldap"
+            if not (Path(".venv") / "bin" / "ara-ldap").exists()
+            else ".venv/bin/ara-ldap"
+        )
         for example in (
             "load sippeers name alice",
             "multi sippeers 'name LIKE' %",

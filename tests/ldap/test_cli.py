@@ -13,14 +13,22 @@ from ara_ldap.testing.ldap import write_config
 from ara_ldap.testing.slapd import Slapd
 
 
-def run(config: Path | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    config: Path | None, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "ara_ldap.cli"]
     if config is not None:
         cmd += ["--config", str(config)]
     full_env = {k: v for k, v in os.environ.items() if k != "ARA_LDAP_CONFIG"}
     full_env.update(env or {})
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60, env=full_env,
-                          cwd=config.parent if config else None)
+    return subprocess.run(
+        [*cmd, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full_env,
+        cwd=config.parent if config else None,
+    )
 
 
 @pytest.fixture
@@ -64,8 +72,18 @@ def test_update_prints_the_count_with_asterisks_plural_rule(config: Path) -> Non
 
 
 def test_update2_takes_lookup_pairs_then_null_then_one_update(config: Path) -> None:
-    result = run(config, "update2", "voicemail", "context", "sales", "mailbox", "1001", "NULL",
-                 "password", "1111")
+    result = run(
+        config,
+        "update2",
+        "voicemail",
+        "context",
+        "sales",
+        "mailbox",
+        "1001",
+        "NULL",
+        "password",
+        "1111",
+    )
     assert result.stdout == "Updated 1 RealTime record.\n", result.stderr
 
 
@@ -78,7 +96,9 @@ def test_store_and_destroy_print_asterisks_strings(config: Path) -> None:
     assert run(config, "store", "sippeers", "name", "zed", "host", "dynamic").stdout == (
         "Stored RealTime record.\n"
     )
-    assert run(config, "destroy", "sippeers", "name", "zed").stdout == "Removed 1 RealTime record.\n"
+    assert (
+        run(config, "destroy", "sippeers", "name", "zed").stdout == "Removed 1 RealTime record.\n"
+    )
 
 
 def test_duplicate_store_prints_asterisks_failure_and_one_error_line(config: Path) -> None:
@@ -128,7 +148,9 @@ def test_bad_yaml_is_one_error_line_naming_the_file(tmp_path: Path) -> None:
     assert_one_line_error(run(bad, "load", "sippeers", "name", "x"), "bad.yaml", "line")
 
 
-def test_invalid_key_is_one_error_line_naming_its_yaml_path(tmp_path: Path, fresh_slapd: Slapd) -> None:
+def test_invalid_key_is_one_error_line_naming_its_yaml_path(
+    tmp_path: Path, fresh_slapd: Slapd
+) -> None:
     cfg = write_config(tmp_path / "c.yaml", fresh_slapd, pool_size="many")
     assert_one_line_error(run(cfg, "load", "sippeers", "name", "x"), "backends.directory.pool_size")
 

@@ -130,10 +130,26 @@ def test_attribute_without_matching_rules_is_still_searchable(shared_rt: Realtim
 
 @pytest.mark.parametrize(
     "value",
-    ["*", "a)(cn=*", "*)(|(objectClass=*)", "\\", "alice\x00", "a,b", "a+b", "a=b", "#x",
-     "ünïcödé", "(", ")", "al*", "%"],
+    [
+        "*",
+        "a)(cn=*",
+        "*)(|(objectClass=*)",
+        "\\",
+        "alice\x00",
+        "a,b",
+        "a+b",
+        "a=b",
+        "#x",
+        "ünïcödé",
+        "(",
+        ")",
+        "al*",
+        "%",
+    ],
 )
-def test_filter_metacharacters_in_values_match_only_themselves(shared_rt: Realtime, value: str) -> None:
+def test_filter_metacharacters_in_values_match_only_themselves(
+    shared_rt: Realtime, value: str
+) -> None:
     assert shared_rt.single("sippeers", {"name": value}) is None
 
 
@@ -154,11 +170,16 @@ def test_lookup_without_criteria_is_refused(shared_rt: Realtime) -> None:
 def test_require_answers_from_the_server_schema(shared_rt: Realtime) -> None:
     from ara_ldap.backends.base import Requirement
 
-    ok = [Requirement.parse("name", "char:10"), Requirement.parse("port", "uinteger2:5"),
-          Requirement.parse("regseconds", "integer4:11")]
+    ok = [
+        Requirement.parse("name", "char:10"),
+        Requirement.parse("port", "uinteger2:5"),
+        Requirement.parse("regseconds", "integer4:11"),
+    ]
     assert shared_rt.require("sippeers", ok) == []
-    problems = shared_rt.require("sippeers", [Requirement.parse("nosuch", "char:1"),
-                                              Requirement.parse("busylevel", "char:10")])
+    problems = shared_rt.require(
+        "sippeers",
+        [Requirement.parse("nosuch", "char:1"), Requirement.parse("busylevel", "char:10")],
+    )
     assert len(problems) == 2
     assert "nosuch" in problems[0] and "integers" in problems[1]
 

@@ -9,9 +9,8 @@ import pytest
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.errors import BackendError, BackendUnavailable
 from ara_ldap.realtime import Realtime
-from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, free_port
-
 from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, free_port
 
 
 def test_next_call_succeeds_after_slapd_restarts(rt: Realtime, fresh_slapd: Slapd) -> None:

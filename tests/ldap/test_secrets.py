@@ -8,10 +8,8 @@ import pytest
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.errors import AraError
-from ara_ldap.realtime import Realtime
-from ara_ldap.testing.slapd import Slapd
-
 from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.slapd import Slapd
 
 SIP_SECRET = "Sip-S3cret-Value-QQQ"
 
@@ -26,10 +24,12 @@ def test_secrets_stay_out_of_logs_and_errors(
         realtime.store("sippeers", {"name": "sec", "secret": SIP_SECRET})
         for attempt in (
             lambda: realtime.store("sippeers", {"name": "sec", "secret": SIP_SECRET}),
-            lambda: realtime.store("sippeers", [("name", "sec2"), ("secret", SIP_SECRET),
-                                                ("secret", SIP_SECRET + "2")]),
-            lambda: realtime.update("sippeers", "name", "sec", [("secret", SIP_SECRET),
-                                                                ("secret", "x")]),
+            lambda: realtime.store(
+                "sippeers", [("name", "sec2"), ("secret", SIP_SECRET), ("secret", SIP_SECRET + "2")]
+            ),
+            lambda: realtime.update(
+                "sippeers", "name", "sec", [("secret", SIP_SECRET), ("secret", "x")]
+            ),
         ):
             with pytest.raises(AraError) as info:
                 attempt()

@@ -11,7 +11,11 @@ from ara_ldap.realtime import Realtime
 def test_sip_conf_categories_come_in_asterisk_order_with_the_include(shared_rt: Realtime) -> None:
     config = shared_rt.static("sip.conf")
     assert [c.name for c in config.categories()] == [
-        "general", "authentication", "alice", "bob", "carol"
+        "general",
+        "authentication",
+        "alice",
+        "bob",
+        "carol",
     ]
 
 
@@ -38,5 +42,5 @@ def test_render_without_following_includes_keeps_the_directive(shared_rt: Realti
 
 
 def test_a_file_that_is_not_stored_is_not_found(shared_rt: Realtime) -> None:
-    with pytest.raises(NotFound, match="nosuch.conf"):
+    with pytest.raises(NotFound, match=r"nosuch\.conf"):
         shared_rt.static("nosuch.conf")

@@ -8,12 +8,25 @@ import pytest
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.errors import BadRequest, Conflict, UnknownField
 from ara_ldap.realtime import Realtime
+from ara_ldap.testing.ldap import ldap_settings
 from ara_ldap.testing.slapd import Slapd
 
-from ara_ldap.testing.ldap import ldap_settings
-
-INJECTION_NAMES = ["*", "a)(cn=*", "x\\y", "nul\x00byte", "a,b", "a+b", "a=b", "#lead",
-                   " lead-space", "trail-space ", "ünïcödé", 'q"uote', "semi;colon", "<lt>"]
+INJECTION_NAMES = [
+    "*",
+    "a)(cn=*",
+    "x\\y",
+    "nul\x00byte",
+    "a,b",
+    "a+b",
+    "a=b",
+    "#lead",
+    " lead-space",
+    "trail-space ",
+    "ünïcödé",
+    'q"uote',
+    "semi;colon",
+    "<lt>",
+]
 
 
 def raw_values(slapd: Slapd, dn_filter: str, attribute: str) -> list[str]:
@@ -54,10 +67,14 @@ def test_store_without_the_rdn_field_is_refused(rt: Realtime) -> None:
 
 
 def test_codec_order_round_trips_on_store_and_update(rt: Realtime) -> None:
-    rt.store("sippeers", [("name", "codecs"), ("allow", "g729"), ("allow", "ulaw"), ("allow", "alaw")])
+    rt.store(
+        "sippeers", [("name", "codecs"), ("allow", "g729"), ("allow", "ulaw"), ("allow", "alaw")]
+    )
     peer = rt.single("sippeers", {"name": "codecs"})
     assert peer is not None and peer.get_all("allow") == ["g729", "ulaw", "alaw"]
-    rt.update("sippeers", "name", "codecs", [("allow", "alaw"), ("allow", "g729"), ("allow", "ulaw")])
+    rt.update(
+        "sippeers", "name", "codecs", [("allow", "alaw"), ("allow", "g729"), ("allow", "ulaw")]
+    )
     peer = rt.single("sippeers", {"name": "codecs"})
     assert peer is not None and peer.get_all("allow") == ["alaw", "g729", "ulaw"]
 
@@ -66,7 +83,10 @@ def test_prefix_value_order_stores_positions_and_reads_them_back(fresh_slapd: Sl
     realtime = open_realtime(ldap_settings(fresh_slapd, value_order="prefix"))
     try:
         realtime.store("sippeers", [("name", "pfx"), ("allow", "gsm"), ("allow", "alaw")])
-        assert raw_values(fresh_slapd, "(cn=pfx)", "AstAccountAllowedCodec") == ["{0}gsm", "{1}alaw"]
+        assert raw_values(fresh_slapd, "(cn=pfx)", "AstAccountAllowedCodec") == [
+            "{0}gsm",
+            "{1}alaw",
+        ]
         peer = realtime.single("sippeers", {"name": "pfx"})
         assert peer is not None and peer.get_all("allow") == ["gsm", "alaw"]
         # Unprefixed values written by other tools (the fixtures) still match.
@@ -91,11 +111,16 @@ def test_update_deleting_an_absent_attribute_succeeds(rt: Realtime) -> None:
 def test_update_counts_every_matching_record(rt: Realtime) -> None:
     n = rt.update2("voicemail", [("mailbox", "1001")], {"email": "shared@example.org"})
     assert n == 2
-    assert {r.get("email") for r in rt.multi("voicemail", {"mailbox": "1001"})} == {"shared@example.org"}
+    assert {r.get("email") for r in rt.multi("voicemail", {"mailbox": "1001"})} == {
+        "shared@example.org"
+    }
 
 
 def test_update2_matches_on_every_lookup_field(rt: Realtime) -> None:
-    assert rt.update2("voicemail", [("context", "sales"), ("mailbox", "1001")], {"password": "9999"}) == 1
+    assert (
+        rt.update2("voicemail", [("context", "sales"), ("mailbox", "1001")], {"password": "9999"})
+        == 1
+    )
     default_box = rt.single("voicemail", {"mailbox": "1001", "context": "default"})
     assert default_box is not None and default_box.get("password") == "4242"
 
@@ -121,7 +146,9 @@ def test_update_of_the_name_renames_the_entry(rt: Realtime) -> None:
     assert robert is not None and robert.get("secret") == "fake-bob-secret"
 
 
-def test_update_adds_missing_auxiliary_classes_to_old_entries(rt: Realtime, fresh_slapd: Slapd) -> None:
+def test_update_adds_missing_auxiliary_classes_to_old_entries(
+    rt: Realtime, fresh_slapd: Slapd
+) -> None:
     fresh_slapd.ldapadd_text(
         f"dn: cn=legacy,ou=sip,ou=asterisk,{fresh_slapd.suffix}\n"
         "objectClass: device\nobjectClass: AsteriskSIPUser\ncn: legacy\n"

@@ -43,7 +43,9 @@ class Entry:
     def object_classes(self) -> frozenset[str]:
         return frozenset(
             v.decode("utf-8", "replace").lower()
-            for k, vals in self.raw.items() if k.lower() == "objectclass" for v in vals
+            for k, vals in self.raw.items()
+            if k.lower() == "objectclass"
+            for v in vals
         )
 
 
@@ -173,8 +175,11 @@ class LdapBackend:
         grouped, unknown = fmap.group(changes, strict=False)
         if unknown:
             # Asterisk's SQL drivers ignore columns they lack (chan_iax2 sends regserver).
-            log.warning("update %s: ignoring fields not in the attribute map: %s",
-                        fmap.name, ", ".join(unknown))
+            log.warning(
+                "update %s: ignoring fields not in the attribute map: %s",
+                fmap.name,
+                ", ".join(unknown),
+            )
         if not grouped:
             raise fmap._unknown(unknown[0])
         new_values = {fld: fmap.attribute_values(fld, vals) for fld, vals in grouped.items()}
@@ -214,10 +219,13 @@ class LdapBackend:
                 result = conn.result or {}
                 if result.get("result", 0) != 0:
                     if result.get("result") == ALREADY_EXISTS:
-                        raise Conflict(f"family {fmap.name!r}: rename to {new_rdn} would overwrite "
-                                       "an existing record")
-                    raise BackendError(f"family {fmap.name!r}: rename of {dn} refused: "
-                                       f"{_describe_result(result)}")
+                        raise Conflict(
+                            f"family {fmap.name!r}: rename to {new_rdn} would overwrite "
+                            "an existing record"
+                        )
+                    raise BackendError(
+                        f"family {fmap.name!r}: rename of {dn} refused: {_describe_result(result)}"
+                    )
                 parent = split_dn(dn)[1]
                 dn = f"{new_rdn},{parent}" if parent else new_rdn
                 # The new RDN value is set by the rename; do not replace it again.
@@ -227,8 +235,9 @@ class LdapBackend:
             conn.modify(dn, changes)
             result = conn.result or {}
             if result.get("result", 0) != 0:
-                raise BackendError(f"family {fmap.name!r}: update of {dn} refused: "
-                                   f"{_describe_result(result)}")
+                raise BackendError(
+                    f"family {fmap.name!r}: update of {dn} refused: {_describe_result(result)}"
+                )
 
         if new_rdn is None and not changes:
             return
@@ -256,6 +265,7 @@ class LdapBackend:
         entries = self._entries(fmap, criteria)
         count = 0
         for entry in entries:
+
             def op(conn: ldap3.Connection, dn: str = entry.dn) -> bool:
                 conn.delete(dn)
                 result = conn.result or {}
@@ -264,8 +274,9 @@ class LdapBackend:
                     return True
                 if code == NO_SUCH_OBJECT:  # deleted concurrently: not ours to count
                     return False
-                raise BackendError(f"family {fmap.name!r}: delete of {dn} refused: "
-                                   f"{_describe_result(result)}")
+                raise BackendError(
+                    f"family {fmap.name!r}: delete of {dn} refused: {_describe_result(result)}"
+                )
 
             if self.pool.run(op, write=True):
                 count += 1
@@ -287,16 +298,22 @@ class LdapBackend:
                 problems.append(f"{req.field}: attribute {attr} is not in the directory schema")
                 continue
             if allowed is not None and attr.lower() not in allowed:
-                problems.append(f"{req.field}: attribute {attr} is not allowed by object classes "
-                                f"{', '.join(fmap.object_classes)}")
+                problems.append(
+                    f"{req.field}: attribute {attr} is not allowed by object classes "
+                    f"{', '.join(fmap.object_classes)}"
+                )
                 continue
             if info is None:
                 continue
             if info.is_integer and not req.type.is_integer and req.type.value != "unknown":
-                problems.append(f"{req.field}: attribute {attr} holds integers, not {req.type.value}")
+                problems.append(
+                    f"{req.field}: attribute {attr} holds integers, not {req.type.value}"
+                )
             elif info.max_length is not None and req.size > info.max_length:
-                problems.append(f"{req.field}: attribute {attr} holds at most {info.max_length} "
-                                f"characters, {req.size} required")
+                problems.append(
+                    f"{req.field}: attribute {attr} holds at most {info.max_length} "
+                    f"characters, {req.size} required"
+                )
         return problems
 
     def ping(self) -> None:
@@ -317,7 +334,7 @@ def split_dn(dn: str) -> tuple[str, str]:
             i += 2
             continue
         if dn[i] == ",":
-            return dn[:i], dn[i + 1:]
+            return dn[:i], dn[i + 1 :]
         i += 1
     return dn, ""
 
@@ -334,7 +351,7 @@ def _unescape_dn(value: str) -> str:
     while i < len(value):
         ch = value[i]
         if ch == "\\" and i + 1 < len(value):
-            nxt = value[i + 1:i + 3]
+            nxt = value[i + 1 : i + 3]
             if len(nxt) == 2 and all(c in "0123456789abcdefABCDEF" for c in nxt):
                 raw.append(int(nxt, 16))
                 i += 3

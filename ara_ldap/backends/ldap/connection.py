@@ -13,6 +13,7 @@ unknown, and the caller is told so).  A server that refused a connection is skip
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
@@ -58,12 +59,10 @@ def _is_alive(conn: ldap3.Connection) -> bool:
         return False
     try:
         readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return True
-        # Readable while idle: EOF (peer closed) or an unsolicited notice of disconnection.
-        return False
     except (OSError, ValueError):
         return False
+    # Readable while idle means EOF (peer closed) or an unsolicited notice of disconnection.
+    return not readable
 
 
 class ConnectionPool:
@@ -108,8 +107,11 @@ class ConnectionPool:
         if s.bind_dn:
             return {"user": s.bind_dn, "password": self._password, "authentication": ldap3.SIMPLE}
         if all(u.startswith("ldapi://") for u in s.urls):
-            return {"authentication": ldap3.SASL, "sasl_mechanism": ldap3.EXTERNAL,
-                    "sasl_credentials": ""}
+            return {
+                "authentication": ldap3.SASL,
+                "sasl_mechanism": ldap3.EXTERNAL,
+                "sasl_credentials": "",
+            }
         return {"authentication": ldap3.ANONYMOUS}
 
     def _open(self) -> ldap3.Connection:
@@ -245,11 +247,19 @@ class ConnectionPool:
         only with ``get_info=SCHEMA``, which pooled connections must not use)."""
         info = SchemaInfo()
         for url in urls:
-            server = ldap3.Server(url, get_info=ldap3.SCHEMA,
-                                  connect_timeout=self._settings.connect_timeout, tls=self._tls())
-            conn = ldap3.Connection(server, receive_timeout=self._settings.timeout,
-                                    raise_exceptions=False, auto_referrals=False,
-                                    **self._bind_args())
+            server = ldap3.Server(
+                url,
+                get_info=ldap3.SCHEMA,
+                connect_timeout=self._settings.connect_timeout,
+                tls=self._tls(),
+            )
+            conn = ldap3.Connection(
+                server,
+                receive_timeout=self._settings.timeout,
+                raise_exceptions=False,
+                auto_referrals=False,
+                **self._bind_args(),
+            )
             try:
                 conn.open()
                 if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
@@ -279,7 +289,6 @@ def _describe_wire(exc: BaseException) -> str:
 
 
 def _quiet_unbind(conn: ldap3.Connection) -> None:
-    try:
+    # Closing a broken socket may fail in many ways; the connection is gone either way.
+    with contextlib.suppress(Exception):
         conn.unbind()
-    except Exception:  # noqa: BLE001 - closing a broken socket may fail in many ways
-        pass

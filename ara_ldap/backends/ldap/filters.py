@@ -106,7 +106,7 @@ def component(attr: str, criterion: Criterion, rules: AttributeRules = DEFAULT_R
     """A filter component that matches a superset of what ``criterion`` matches."""
     op = criterion.op
     value = criterion.value
-    if op.negative or value == "" and op is not Operator.LIKE:
+    if op.negative or (value == "" and op is not Operator.LIKE):
         # NULL never satisfies a comparison; everything else is decided in Python.
         return _presence(attr)
     if op is Operator.EQ:
@@ -115,7 +115,11 @@ def component(attr: str, criterion: Criterion, rules: AttributeRules = DEFAULT_R
         if rules.prefixed:
             return _substring(attr, [None, value]) if rules.substring else _presence(attr)
         if _needs_space_care(value):
-            return _substring(attr, [None, *_words(value), None]) if rules.substring else _presence(attr)
+            return (
+                _substring(attr, [None, *_words(value), None])
+                if rules.substring
+                else _presence(attr)
+            )
         return f"({attr}={escape_filter_value(value)})"
     if op is Operator.LIKE:
         parts: list[str | None] = [None] if rules.prefixed else []

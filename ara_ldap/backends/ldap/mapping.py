@@ -69,8 +69,7 @@ class FamilyMap:
         self._slots: dict[str, tuple[int, str] | None] = {}
         # Fields whose values need more than decoding.
         self._special = {
-            f for f in self.fields
-            if f.lower() in self.prefixed | self.split_fields | {"md5secret"}
+            f for f in self.fields if f.lower() in self.prefixed | self.split_fields | {"md5secret"}
         }
 
     # Names ------------------------------------------------------------------------------
@@ -136,7 +135,9 @@ class FamilyMap:
         return values
 
     # Writing ----------------------------------------------------------------------------
-    def group(self, record: Iterable[Pair], strict: bool = True) -> tuple[dict[str, list[str]], list[str]]:
+    def group(
+        self, record: Iterable[Pair], strict: bool = True
+    ) -> tuple[dict[str, list[str]], list[str]]:
         """``{canonical field: [values]}`` plus the unknown field names (error if strict)."""
         grouped: dict[str, list[str]] = {}
         unknown: list[str] = []
@@ -223,6 +224,6 @@ def _strip_positions(values: list[str]) -> list[str]:
         m = _PREFIX_RE.match(v)
         if m is None:
             return values
-        keyed.append((int(m.group(1)), i, v[m.end():]))
+        keyed.append((int(m.group(1)), i, v[m.end() :]))
     keyed.sort()
     return [v for _, _, v in keyed]

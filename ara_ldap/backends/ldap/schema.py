@@ -154,7 +154,11 @@ def from_ldap3(schema: Any) -> SchemaInfo:
     for key in schema.object_classes:
         definition = schema.object_classes[key]
         raw_kind = getattr(definition, "kind", None)
-        kind = kinds.get(raw_kind, str(raw_kind).lower()) if isinstance(raw_kind, int) else str(raw_kind).lower()
+        kind = (
+            kinds.get(raw_kind, str(raw_kind).lower())
+            if isinstance(raw_kind, int)
+            else str(raw_kind).lower()
+        )
         ci = ClassInfo(
             name=_names(definition.name)[0] if _names(definition.name) else key,
             kind=kind,

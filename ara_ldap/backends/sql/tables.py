@@ -212,7 +212,9 @@ def _extensions(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
         sa.Column("priority", sa.Integer, nullable=False),
         sa.Column("app", _s(40, c), nullable=False),
         sa.Column("appdata", _s(256, c), nullable=False),
-        sa.UniqueConstraint("context", "exten", "priority", name="extensions_context_exten_priority"),
+        sa.UniqueConstraint(
+            "context", "exten", "priority", name="extensions_context_exten_priority"
+        ),
         **kw,
     )
 

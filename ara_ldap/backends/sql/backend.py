@@ -1,0 +1,946 @@
+"""The SQL backend: every realtime operation on the standard Asterisk tables (SQLAlchemy Core).
+
+It reads and writes what res_config_odbc/res_config_pgsql read and write (same tables, same
+``;``/``^XX`` multi-value convention) and answers exactly like the LDAP backend and the
+core's in-memory semantics (:meth:`ara_ldap.criteria.Criterion.matches`): the WHERE clause
+is a *superset* on every engine (collations may be case-insensitive or ignore trailing
+spaces, collation order is not code-point order, a multi-valued column holds a ``;``
+list) and Python finishes with :func:`~ara_ldap.criteria.record_matches`.  Equality on
+the key columns stays an indexed ``=`` on the server.
+
+Every value is a bound parameter; column names come only from the reflected table, never
+from the request.  Tables are reflected once, at first use, so a site's own columns and
+types (an older alembic revision, real ENUMs) are honoured.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import re
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.sql.elements import ColumnElement
+
+from ara_ldap.backends.base import Capabilities, FieldType, Requirement
+from ara_ldap.backends.sql import chunks
+from ara_ldap.backends.sql.tables import standard_table
+from ara_ldap.config import SqlBackendSettings, SqlFamily
+from ara_ldap.criteria import (
+    Criterion,
+    LikeToken,
+    Operator,
+    as_number,
+    like_escape,
+    parse_like,
+    record_matches,
+)
+from ara_ldap.errors import (
+    SECRET_MASK,
+    BackendError,
+    BackendUnavailable,
+    BadRequest,
+    ConfigError,
+    Conflict,
+    UnknownFamily,
+    UnknownField,
+    describe_value,
+)
+from ara_ldap.record import Pair, Record
+
+log = logging.getLogger("ara_ldap.sql")
+
+#: Rows per ``UPDATE/DELETE ... WHERE key IN (...)`` statement.
+BATCH = 500
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_TRUE = {"1", "true", "yes", "on", "t", "y"}
+_FALSE = {"0", "false", "no", "off", "f", "n"}
+
+
+class Kind(enum.Enum):
+    """How a column's values are converted to and from the strings Asterisk uses."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    FLOAT = "float"
+    DATETIME = "datetime"
+    DATE = "date"
+    TIME = "time"
+    BOOLEAN = "boolean"
+    OTHER = "other"
+
+
+def column_kind(type_: sa.types.TypeEngine[Any]) -> Kind:
+    if isinstance(type_, sa.Boolean):
+        return Kind.BOOLEAN
+    if isinstance(type_, sa.Integer):
+        return Kind.INTEGER
+    if isinstance(type_, sa.Float):
+        return Kind.FLOAT
+    if isinstance(type_, sa.Numeric):
+        return Kind.DECIMAL
+    if isinstance(type_, sa.DateTime):
+        return Kind.DATETIME
+    if isinstance(type_, sa.Date):
+        return Kind.DATE
+    if isinstance(type_, sa.Time):
+        return Kind.TIME
+    if isinstance(type_, sa.String):  # VARCHAR, TEXT, CHAR, ENUM
+        return Kind.TEXT
+    return Kind.OTHER
+
+
+def integer_range(type_: sa.types.TypeEngine[Any]) -> tuple[int, int]:
+    """The values an integer column holds (by its declared type, the same on every engine)."""
+    bits = 32
+    name = type(type_).__name__.upper()
+    if isinstance(type_, sa.BigInteger):
+        bits = 64
+    elif isinstance(type_, sa.SmallInteger):
+        bits = 16
+    if name == "TINYINT":
+        bits = 8
+    elif name == "MEDIUMINT":
+        bits = 24
+    if getattr(type_, "unsigned", False):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def render(value: object) -> str:
+    """A column value as the string Asterisk sees (the same on every engine)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def sql_like_pattern(pattern: str) -> str:
+    """A LIKE pattern re-spelled for ``ESCAPE '\\'`` on every engine (a trailing lone ``\\``
+    is a literal, as in :func:`~ara_ldap.criteria.parse_like`)."""
+    out: list[str] = []
+    for part in parse_like(pattern):
+        if part is LikeToken.ANY:
+            out.append("%")
+        elif part is LikeToken.ONE:
+            out.append("_")
+        else:
+            out.append(like_escape(str(part)))
+    return "".join(out)
+
+
+def describe_url(url: URL) -> str:
+    """Where the backend connects, for messages: dialect, user, host, port, database; never
+    the password (nor the query string, which may carry one)."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite:///{url.database or ':memory:'}"
+    user = f"{url.username}@" if url.username else ""
+    host = url.host or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"{backend}://{user}{host}{port}/{url.database or ''}"
+
+
+# Columns and tables ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One reflected column with what conversions and WHERE clauses need to know."""
+
+    name: str
+    column: sa.Column[Any]
+    kind: Kind
+    length: int | None
+    nullable: bool
+    has_default: bool
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def expr(self) -> ColumnElement[Any]:
+        """The column as compared: a real ENUM is compared as text (PostgreSQL has no LIKE
+        on enums and rejects unknown labels in ``=``)."""
+        if isinstance(self.column.type, sa.Enum):
+            return sa.cast(self.column, sa.String())
+        return self.column
+
+    @property
+    def enum_values(self) -> tuple[str, ...] | None:
+        if isinstance(self.column.type, sa.Enum) and self.column.type.enums:
+            return tuple(self.column.type.enums)
+        return None
+
+    def type_name(self) -> str:
+        try:
+            return str(self.column.type)
+        except Exception:  # pragma: no cover - a type without a generic DDL form
+            return type(self.column.type).__name__
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A reflected table: columns in table order, its row key and its unique keys."""
+
+    table: sa.Table
+    columns: tuple[ColumnInfo, ...]
+    key_columns: tuple[sa.Column[Any], ...]
+    unique_keys: tuple[tuple[str, ...], ...]
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @classmethod
+    def from_table(cls, table: sa.Table) -> TableInfo:
+        unique: list[tuple[str, ...]] = []
+        for index in table.indexes:
+            if index.unique:
+                unique.append(tuple(c.name for c in index.columns))
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint):
+                names = tuple(c.name for c in constraint.columns)
+                if names:
+                    unique.append(names)
+        auto = table.autoincrement_column
+        columns = tuple(
+            ColumnInfo(
+                name=col.name,
+                column=col,
+                kind=column_kind(col.type),
+                length=getattr(col.type, "length", None),
+                nullable=bool(col.nullable),
+                has_default=col.server_default is not None or col is auto,
+            )
+            for col in table.columns
+        )
+        if table.primary_key.columns:
+            key: tuple[sa.Column[Any], ...] = tuple(table.primary_key.columns)
+        else:
+            key = next(
+                (
+                    tuple(table.c[n] for n in names)
+                    for names in unique
+                    if all(not table.c[n].nullable for n in names)
+                ),
+                tuple(table.columns),
+            )
+        return cls(table, columns, key, tuple(dict.fromkeys(unique)))
+
+
+@dataclass(frozen=True)
+class FamilyTable:
+    """A family seen through its table: visible columns are its fields."""
+
+    name: str
+    spec: SqlFamily
+    info: TableInfo
+    fields: tuple[ColumnInfo, ...]
+    by_key: Mapping[str, ColumnInfo]
+    hidden: frozenset[str]
+    multi_valued: frozenset[str]
+    secret_fields: frozenset[str]
+
+    @classmethod
+    def build(cls, name: str, spec: SqlFamily, info: TableInfo) -> FamilyTable:
+        hidden = frozenset(h.lower() for h in spec.hidden)
+        fields = tuple(c for c in info.columns if c.key not in hidden)
+        return cls(
+            name=name,
+            spec=spec,
+            info=info,
+            fields=fields,
+            by_key={c.key: c for c in fields},
+            hidden=hidden,
+            multi_valued=frozenset(f.lower() for f in spec.multi_valued),
+            secret_fields=frozenset(f.lower() for f in spec.secret_fields),
+        )
+
+    @property
+    def table(self) -> sa.Table:
+        return self.info.table
+
+    def column(self, field: str) -> ColumnInfo:
+        info = self.by_key.get(field.lower())
+        if info is not None:
+            return info
+        if field.lower() in self.hidden:
+            raise UnknownField(
+                f"family {self.name!r} has no field {field!r}: column {self.table.name}.{field} "
+                "is hidden (a surrogate key, not a realtime field)"
+            )
+        raise UnknownField(
+            f"family {self.name!r} has no field {field!r} (table {self.table.name} has no such "
+            "column)"
+        )
+
+    def describe(self, field: str, value: str) -> str:
+        return describe_value(field, value, self.secret_fields)
+
+    # Reading --------------------------------------------------------------------------
+    def to_record(self, row: sa.Row[Any]) -> Record:
+        """A row as a Record: table order, NULL/empty omitted, multi-valued columns split."""
+        mapping = row._mapping
+        pairs: list[Pair] = []
+        for info in self.fields:
+            value = mapping[info.column]
+            if value is None:
+                continue
+            text = render(value)
+            if text == "":
+                continue
+            if info.key in self.multi_valued:
+                pairs.extend((info.name, v) for v in chunks.split_chunks(text))
+            else:
+                pairs.append((info.name, text))
+        return Record(pairs)
+
+    # WHERE ----------------------------------------------------------------------------
+    def conditions(self, criteria: Sequence[Criterion]) -> list[ColumnElement[bool]]:
+        """A WHERE clause matching a superset of what the criteria match (see module doc)."""
+        return [self.condition(self.column(c.field), c) for c in criteria]
+
+    def condition(self, info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
+        present = info.column.is_not(None)
+        op, value = crit.op, crit.value
+        if op.negative:
+            # Present-and-different is decided in Python: a case-insensitive collation
+            # would drop values that differ only in case.
+            return present
+        if op is Operator.EQ and value == "":
+            return sa.false()  # NULL (absent) never equals; nothing present equals ""
+        if info.key in self.multi_valued:
+            return sa.and_(present, _multi_condition(info.expr, crit))
+        if info.kind is Kind.TEXT:
+            return _text_condition(info, crit)
+        if info.kind is Kind.INTEGER:
+            return _integer_condition(info, crit)
+        return present
+
+    # Writing --------------------------------------------------------------------------
+    def group(self, record: Record) -> tuple[dict[str, list[str]], list[str]]:
+        """``{column key: [values]}`` plus the names of unknown (or hidden) fields."""
+        grouped: dict[str, list[str]] = {}
+        unknown: list[str] = []
+        for name, value in record:
+            key = name.lower()
+            if key in self.by_key:
+                grouped.setdefault(key, []).append(value)
+            elif name not in unknown:
+                unknown.append(name)
+        return grouped, unknown
+
+    def unknown(self, name: str) -> UnknownField:
+        return UnknownField(
+            f"family {self.name!r} has no field {name!r} (table {self.table.name} has no such "
+            "column); add the column or leave the field out"
+        )
+
+    def bad_value(self, info: ColumnInfo, value: str, what: str) -> BackendError:
+        return BackendError(
+            f"family {self.name!r}: field {info.name!r} {what} (column "
+            f"{self.table.name}.{info.name} {info.type_name()}); "
+            f"got {self.describe(info.name, value)}"
+        )
+
+    def convert(self, info: ColumnInfo, value: str) -> object:
+        """A non-empty string as the column's Python value; values the column cannot hold
+        are refused here, identically on every engine (SQLite would store anything)."""
+        kind = info.kind
+        if kind is Kind.TEXT:
+            if info.length is not None and len(value) > info.length:
+                raise self.bad_value(
+                    info, value, f"holds at most {info.length} characters, not {len(value)}"
+                )
+            allowed = info.enum_values
+            if allowed is not None and value not in allowed:
+                raise self.bad_value(info, value, f"holds one of {', '.join(allowed)}")
+            return value
+        if kind is Kind.INTEGER:
+            if not _INT_RE.match(value):
+                raise self.bad_value(info, value, "holds whole numbers")
+            number = int(value)
+            low, high = integer_range(info.column.type)
+            if not low <= number <= high:
+                raise self.bad_value(info, value, f"holds whole numbers from {low} to {high}")
+            return number
+        if kind in (Kind.DECIMAL, Kind.FLOAT):
+            parsed = as_number(value)
+            if parsed is None:
+                raise self.bad_value(info, value, "holds numbers")
+            if kind is Kind.FLOAT:
+                return float(parsed)
+            return self._decimal(info, value, parsed)
+        if kind in (Kind.DATETIME, Kind.DATE, Kind.TIME):
+            return self._temporal(info, value)
+        if kind is Kind.BOOLEAN:
+            folded = value.strip().lower()
+            if folded in _TRUE:
+                return True
+            if folded in _FALSE:
+                return False
+            raise self.bad_value(info, value, "holds yes/no")
+        return value
+
+    def _decimal(self, info: ColumnInfo, value: str, number: Decimal) -> Decimal:
+        precision = getattr(info.column.type, "precision", None)
+        scale = getattr(info.column.type, "scale", None)
+        try:
+            if scale is not None:
+                number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            raise self.bad_value(info, value, "is out of range") from None
+        if precision is not None and abs(number) >= Decimal(10) ** (precision - (scale or 0)):
+            raise self.bad_value(
+                info, value, f"holds numbers below {Decimal(10) ** (precision - (scale or 0))}"
+            )
+        return number
+
+    def _temporal(self, info: ColumnInfo, value: str) -> object:
+        try:
+            if info.kind is Kind.DATE:
+                return date.fromisoformat(value)
+            if info.kind is Kind.TIME:
+                return time.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.bad_value(info, value, f"holds {info.kind.value} values "
+                                 "(YYYY-MM-DD HH:MM:SS)") from None
+        if parsed.tzinfo is not None:
+            raise self.bad_value(info, value, "holds local times without a time zone")
+        return parsed
+
+    def write_values(
+        self, grouped: Mapping[str, Sequence[str]], insert: bool
+    ) -> dict[sa.Column[Any], object]:
+        """Column values for an INSERT or UPDATE; an empty value stores NULL."""
+        out: dict[sa.Column[Any], object] = {}
+        for key, values in grouped.items():
+            info = self.by_key[key]
+            present = [v for v in values if v != ""]
+            value: object
+            if key in self.multi_valued:
+                joined = chunks.join_chunks(present)
+                value = None if joined is None else self.convert(info, joined)
+            else:
+                if len(present) > 1:
+                    raise BadRequest(
+                        f"family {self.name!r}: field {info.name!r} is single-valued but got "
+                        f"{len(present)} values (list it under multi_valued to allow several)"
+                    )
+                value = self.convert(info, present[0]) if present else None
+            if value is None and not info.nullable:
+                if insert and info.has_default:
+                    continue  # the column's default applies, as if the field were absent
+                if info.kind is not Kind.TEXT:
+                    raise BadRequest(
+                        f"family {self.name!r}: field {info.name!r} cannot be empty (column "
+                        f"{self.table.name}.{info.name} is NOT NULL)"
+                    )
+                value = ""  # reads back as absent, like NULL
+            out[info.column] = value
+        if insert:
+            for info in self.info.columns:
+                if info.column in out or info.nullable or info.has_default:
+                    continue
+                if info.kind is Kind.TEXT and info.key not in self.hidden:
+                    out[info.column] = ""
+                    continue
+                raise BadRequest(
+                    f"family {self.name!r}: a record needs a value for {info.name!r} "
+                    f"(column {self.table.name}.{info.name} is NOT NULL)"
+                )
+        return out
+
+    def conflict(self, record_values: Mapping[str, Sequence[str]], action: str) -> Conflict:
+        """A unique key clash, naming the key fields the request gave (secrets masked)."""
+        hint = "use update to change it" if action == "store" else "nothing was changed"
+        for names in self.info.unique_keys:
+            keys = [n.lower() for n in names]
+            if all(k in record_values and k in self.by_key for k in keys):
+                shown = ", ".join(
+                    f"{self.by_key[k].name}={self.describe(k, _first(record_values[k]))}"
+                    for k in keys
+                )
+                return Conflict(
+                    f"family {self.name!r}: {action} refused: a record with {shown} already "
+                    f"exists; {hint}"
+                )
+        return Conflict(
+            f"family {self.name!r}: {action} refused: a record with the same unique key of "
+            f"table {self.table.name} already exists; {hint}"
+        )
+
+
+def _first(values: Sequence[str]) -> str:
+    return next((v for v in values if v != ""), "")
+
+
+def _multi_condition(expr: ColumnElement[Any], crit: Criterion) -> ColumnElement[bool]:
+    """Superset for a ``;``-list column: a chunk is a substring of the raw value unless the
+    value holds ``^`` escapes (which may decode to anything), so either may match."""
+    escaped = expr.like("%^%")
+    value = crit.value
+    if crit.op is Operator.EQ:
+        if ";" in value or "^" in value or value != value.strip():
+            return escaped  # such a chunk can only be stored escaped
+        return sa.or_(expr.like(f"%{like_escape(value)}%", escape="\\"), escaped)
+    if crit.op is Operator.LIKE:
+        return sa.or_(expr.like(f"%{sql_like_pattern(value)}%", escape="\\"), escaped)
+    return sa.true()
+
+
+def _text_condition(info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
+    expr = info.expr
+    if crit.op is Operator.EQ:
+        # Exact on binary collations, a superset on case-insensitive or PAD SPACE ones.
+        return expr == crit.value
+    if crit.op is Operator.LIKE:
+        # Case-insensitive collations (MySQL, SQLite's ASCII LIKE) make this a superset.
+        return expr.like(sql_like_pattern(crit.value), escape="\\")
+    # <, <=, >, >=: collation order is not code-point order, and numbers compare
+    # numerically: decided in Python.
+    return info.column.is_not(None)
+
+
+def _integer_condition(info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
+    """An integer column reads as its decimal spelling: ``=`` is text equality with that
+    spelling, ``<``/``>`` compare numerically when the value is a number."""
+    column = info.column
+    present = column.is_not(None)
+    low, high = integer_range(column.type)
+    if crit.op is Operator.EQ:
+        value = crit.value
+        if _INT_RE.match(value) and str(int(value)) == value and low <= int(value) <= high:
+            return column == int(value)
+        return present  # no integer is spelled that way; foreign text (SQLite) may be
+    number = as_number(crit.value)
+    if crit.op is Operator.LIKE or number is None or not number.is_finite():
+        return present  # string comparison (or LIKE) of the decimal spelling: Python
+    if number.adjusted() > 30:
+        return present  # far outside any integer column (and too big to convert cheaply)
+    floor = int(number.to_integral_value(rounding=ROUND_FLOOR))
+    ceil = int(number.to_integral_value(rounding=ROUND_CEILING))
+    bound = ceil if crit.op in (Operator.LT, Operator.GE) else floor
+    if not low <= bound <= high:
+        return present  # outside the column's type: let Python decide, never a cast error
+    if crit.op is Operator.LT:
+        return column < bound
+    if crit.op is Operator.LE:
+        return column <= bound
+    if crit.op is Operator.GT:
+        return column > bound
+    return column >= bound
+
+
+# Require -------------------------------------------------------------------------------
+
+_INT_REQUIREMENTS = {
+    FieldType.INTEGER1: (8, True),
+    FieldType.UINTEGER1: (8, False),
+    FieldType.INTEGER2: (16, True),
+    FieldType.UINTEGER2: (16, False),
+    FieldType.INTEGER3: (24, True),
+    FieldType.UINTEGER3: (24, False),
+    FieldType.INTEGER4: (32, True),
+    FieldType.UINTEGER4: (32, False),
+    FieldType.INTEGER8: (64, True),
+    FieldType.UINTEGER8: (64, False),
+}
+
+
+def _needed_range(ftype: FieldType) -> tuple[int, int]:
+    bits, signed = _INT_REQUIREMENTS[ftype]
+    if signed:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def requirement_problem(table: str, info: ColumnInfo, req: Requirement) -> str | None:
+    """What stops column ``info`` from holding ``req`` (None: nothing)."""
+    where = f"{req.field}: column {table}.{info.name}"
+    kind = info.kind
+    ftype = req.type
+
+    def width_problem(needed: int) -> str | None:
+        if info.length is not None and needed > info.length:
+            return f"{where} holds at most {info.length} characters, {needed} required"
+        return None
+
+    if ftype is FieldType.UNKNOWN:
+        return None
+    if ftype.is_integer:
+        low, high = _needed_range(ftype)
+        if kind is Kind.INTEGER:
+            have_low, have_high = integer_range(info.column.type)
+            if have_low > low or have_high < high:
+                return (f"{where} holds {have_low}..{have_high}, {ftype.value} needs "
+                        f"{low}..{high}")
+            return None
+        if kind is Kind.TEXT:
+            return width_problem(req.size or max(len(str(low)), len(str(high))))
+        if kind in (Kind.DECIMAL, Kind.FLOAT):
+            precision = getattr(info.column.type, "precision", None)
+            scale = getattr(info.column.type, "scale", None) or 0
+            digits = len(str(high))
+            if kind is Kind.DECIMAL and precision is not None and precision - scale < digits:
+                return f"{where} holds {precision - scale} integer digits, {digits} required"
+            return None
+        return f"{where} holds {kind.value} values, not {ftype.value}"
+    if ftype is FieldType.CHAR:
+        if kind is Kind.TEXT:
+            return width_problem(req.size)
+        noun = "integers" if kind is Kind.INTEGER else f"{kind.value} values"
+        return f"{where} holds {noun}, not char"
+    if ftype is FieldType.FLOAT:
+        if kind in (Kind.FLOAT, Kind.DECIMAL):
+            return None
+        if kind is Kind.TEXT:
+            return width_problem(req.size)
+        noun = "integers" if kind is Kind.INTEGER else f"{kind.value} values"
+        return f"{where} holds {noun}, not float"
+    # DATE, DATETIME
+    if kind is Kind.DATETIME or (kind is Kind.DATE and ftype is FieldType.DATE):
+        return None
+    if kind is Kind.TEXT:
+        return width_problem(max(req.size, 10 if ftype is FieldType.DATE else 19))
+    noun = "integers" if kind is Kind.INTEGER else f"{kind.value} values"
+    return f"{where} holds {noun}, not {ftype.value}"
+
+
+# The backend ---------------------------------------------------------------------------
+
+
+class SqlBackend:
+    """A SQL database holding one or more families (SQLite, PostgreSQL, MySQL/MariaDB)."""
+
+    capabilities = Capabilities(
+        store=True,
+        destroy=True,
+        ordered_multi_values=True,  # one ";"-joined column keeps the order written
+        unicode_values=True,  # UTF-8 / utf8mb4 connections and tables
+        schema_require=True,  # require reads the reflected table
+    )
+
+    def __init__(self, name: str, settings: SqlBackendSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._families = {
+            family.lower(): (family, spec) for family, spec in settings.families.items()
+        }
+        self._schema = settings.db_schema
+        try:
+            url = make_url(settings.url)
+        except sa_exc.ArgumentError:
+            raise ConfigError(f"backends.{name}.url: not a SQLAlchemy URL") from None
+        password = settings.connect_password()
+        if password is not None:
+            url = url.set(password=password)
+        self._password = url.password if isinstance(url.password, str) else None
+        self.url = url
+        self.where = describe_url(url)
+        self.engine = self._create_engine(url)
+        self._lock = threading.Lock()
+        self._tables: dict[str, TableInfo] = {}
+        self._family_tables: dict[str, FamilyTable] = {}
+
+    def _create_engine(self, url: URL) -> Engine:
+        backend = url.get_backend_name()
+        timeout = self.settings.connect_timeout
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+        connect_args: dict[str, Any] = {}
+        if backend == "sqlite":
+            if self._schema:
+                raise ConfigError(
+                    f"backends.{self.name}.schema: SQLite has no schemas; leave it out"
+                )
+            connect_args = {"timeout": timeout, "check_same_thread": False}
+            if url.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+            else:
+                kwargs.update(pool_size=self.settings.pool_size, max_overflow=0)
+        else:
+            kwargs.update(pool_size=self.settings.pool_size, max_overflow=0, pool_timeout=30)
+            if backend == "postgresql":
+                connect_args = {"connect_timeout": max(2, math.ceil(timeout))}
+            elif backend in ("mysql", "mariadb"):
+                connect_args = {"connect_timeout": max(1, math.ceil(timeout))}
+                if "charset" not in url.query:
+                    url = url.update_query_dict({"charset": "utf8mb4"})
+        try:
+            return sa.create_engine(url, connect_args=connect_args, **kwargs)
+        except (ImportError, sa_exc.NoSuchModuleError) as exc:
+            hint = {"postgresql": "ara-ldap[postgresql]", "mysql": "ara-ldap[mysql]"}.get(
+                backend, "the DBAPI driver named in the URL"
+            )
+            raise ConfigError(
+                f"backends.{self.name}.url: cannot load the driver for {url.drivername} "
+                f"({exc}); install {hint}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"SqlBackend({self.name!r}, {self.where!r})"
+
+    # Errors -----------------------------------------------------------------------------
+    def _scrub(self, text: str, secrets: Sequence[str] = ()) -> str:
+        for secret in [self._password, *secrets]:
+            if secret:
+                text = text.replace(secret, SECRET_MASK)
+        return text
+
+    def _reason(self, exc: BaseException, secrets: Sequence[str] = ()) -> str:
+        orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+        text = lines[0] if lines else type(orig).__name__
+        if len(text) > 200:
+            text = text[:197] + "..."
+        return self._scrub(text, secrets)
+
+    @contextmanager
+    def _errors(self, what: str, secrets: Sequence[str] = ()) -> Iterator[None]:
+        """Database exceptions as BackendUnavailable/BackendError, with no password, SQL
+        parameters or secret values in the message."""
+        try:
+            yield
+        except (
+            sa_exc.OperationalError,
+            sa_exc.InterfaceError,
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,
+        ) as exc:
+            raise BackendUnavailable(
+                f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
+            ) from None
+        except sa_exc.NoSuchTableError as exc:
+            raise BackendError(
+                f"backend {self.name!r} ({self.where}): {what}: table {exc} does not exist "
+                "(create the standard tables with 'ara-ldap sql init')"
+            ) from None
+        except sa_exc.SQLAlchemyError as exc:
+            raise BackendError(
+                f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
+            ) from None
+
+    # Families and tables ----------------------------------------------------------------
+    def families(self) -> Collection[str]:
+        return [family for family, _ in self._families.values()]
+
+    def _spec(self, family: str) -> tuple[str, SqlFamily]:
+        try:
+            return self._families[family.lower()]
+        except KeyError:
+            raise UnknownFamily(
+                f"backend {self.name!r} has no family {family!r} "
+                f"(it has: {', '.join(sorted(self.families()))})"
+            ) from None
+
+    def table_info(self, table: str) -> TableInfo:
+        """The reflected table (read once, then cached for the backend's lifetime)."""
+        with self._lock:
+            cached = self._tables.get(table)
+        if cached is not None:
+            return cached
+        with self._errors(f"reading the columns of table {table}"), self.engine.connect() as conn:
+            reflected = sa.Table(table, sa.MetaData(), schema=self._schema, autoload_with=conn)
+        info = TableInfo.from_table(reflected)
+        with self._lock:
+            return self._tables.setdefault(table, info)
+
+    def family_table(self, family: str) -> FamilyTable:
+        name, spec = self._spec(family)
+        with self._lock:
+            cached = self._family_tables.get(name.lower())
+        if cached is not None:
+            return cached
+        built = FamilyTable.build(name, spec, self.table_info(spec.table))
+        with self._lock:
+            return self._family_tables.setdefault(name.lower(), built)
+
+    def fields(self, family: str) -> Collection[str]:
+        """The table's visible columns; the standard definition while the database is down."""
+        _, spec = self._spec(family)
+        try:
+            return [c.name for c in self.family_table(family).fields]
+        except BackendError:
+            standard = standard_table(spec.table)
+            if standard is None:
+                raise
+            hidden = {h.lower() for h in spec.hidden}
+            return [c.name for c in standard.columns if c.name.lower() not in hidden]
+
+    def secret_fields(self, family: str) -> Collection[str]:
+        return {f.lower() for f in self._spec(family)[1].secret_fields}
+
+    # Reading ----------------------------------------------------------------------------
+    def _rows(
+        self,
+        conn: Connection,
+        ft: FamilyTable,
+        criteria: Sequence[Criterion],
+        conditions: Sequence[ColumnElement[bool]],
+        lock: bool = False,
+    ) -> list[tuple[sa.Row[Any], Record]]:
+        """Rows matching the criteria exactly: the server's superset, filtered in Python."""
+        query = sa.select(ft.table).where(*conditions)
+        if lock:
+            query = query.with_for_update()
+        out = []
+        for row in conn.execute(query):
+            record = ft.to_record(row)
+            if record_matches(record, criteria):
+                out.append((row, record))
+        return out
+
+    def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]:
+        ft = self.family_table(family)
+        conditions = ft.conditions(criteria)
+        with self._errors(f"search {ft.name}"), self.engine.connect() as conn:
+            return [record for _, record in self._rows(conn, ft, criteria, conditions)]
+
+    # Writing ----------------------------------------------------------------------------
+    def _secret_values(self, ft: FamilyTable, grouped: Mapping[str, Sequence[str]]) -> list[str]:
+        return [v for k, vals in grouped.items() if k in ft.secret_fields for v in vals if v]
+
+    def store(self, family: str, record: Record) -> int:
+        ft = self.family_table(family)
+        grouped, unknown = ft.group(record)
+        if unknown:
+            raise ft.unknown(unknown[0])
+        values = ft.write_values(grouped, insert=True)
+        secrets = self._secret_values(ft, grouped)
+        with self._errors(f"store {ft.name}", secrets):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(ft.table.insert().values(values))
+            except sa_exc.IntegrityError as exc:
+                if is_unique_violation(exc):
+                    raise ft.conflict(grouped, "store") from None
+                raise
+        return 1
+
+    def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int:
+        ft = self.family_table(family)
+        conditions = ft.conditions(criteria)
+        grouped, unknown = ft.group(changes)
+        if unknown:
+            # Asterisk's SQL drivers ignore columns they lack (chan_iax2 sends regserver).
+            log.warning("update %s: ignoring fields that are not columns of %s: %s",
+                        ft.name, ft.table.name, ", ".join(unknown))
+        if not grouped:
+            raise ft.unknown(unknown[0])
+        values = ft.write_values(grouped, insert=False)
+        secrets = self._secret_values(ft, grouped)
+        with self._errors(f"update {ft.name}", secrets):
+            try:
+                with self.engine.begin() as conn:
+                    rows = self._rows(conn, ft, criteria, conditions, lock=True)
+                    return self._by_key(conn, ft, [row for row, _ in rows], values)
+            except sa_exc.IntegrityError as exc:
+                if is_unique_violation(exc):
+                    raise ft.conflict(grouped, "update") from None
+                raise
+
+    def destroy(self, family: str, criteria: Sequence[Criterion]) -> int:
+        ft = self.family_table(family)
+        conditions = ft.conditions(criteria)
+        with self._errors(f"destroy {ft.name}"), self.engine.begin() as conn:
+            rows = self._rows(conn, ft, criteria, conditions, lock=True)
+            return self._by_key(conn, ft, [row for row, _ in rows], None)
+
+    def _by_key(
+        self,
+        conn: Connection,
+        ft: FamilyTable,
+        rows: Sequence[sa.Row[Any]],
+        values: Mapping[sa.Column[Any], object] | None,
+    ) -> int:
+        """UPDATE (``values``) or DELETE (``None``) the given rows by their key; the count."""
+        if not rows:
+            return 0
+        key = ft.info.key_columns
+        conditions: list[ColumnElement[bool]]
+        if len(key) == 1:
+            column = key[0]
+            ids = [row._mapping[column] for row in rows]
+            conditions = [column.in_(ids[i:i + BATCH]) for i in range(0, len(ids), BATCH)]
+        else:
+            conditions = [
+                sa.and_(*(
+                    c.is_(None) if row._mapping[c] is None else c == row._mapping[c] for c in key
+                ))
+                for row in rows
+            ]
+        count = 0
+        for where in conditions:
+            if values is None:
+                statement: sa.Executable = ft.table.delete().where(where)
+            else:
+                statement = ft.table.update().where(where).values(dict(values))
+            result = conn.execute(statement)
+            count += max(result.rowcount, 0)
+        return count
+
+    # Schema questions -------------------------------------------------------------------
+    def require(self, family: str, requirements: Sequence[Requirement]) -> list[str]:
+        ft = self.family_table(family)
+        problems: list[str] = []
+        for req in requirements:
+            info = ft.by_key.get(req.field.lower())
+            if info is None:
+                problems.append(f"{req.field}: table {ft.table.name} has no such column")
+                continue
+            problem = requirement_problem(ft.table.name, info, req)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa_exc.SQLAlchemyError as exc:
+            raise BackendUnavailable(
+                f"backend {self.name!r} ({self.where}): not answering: {self._reason(exc)}"
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
+    """A duplicate key (as opposed to a NOT NULL or foreign key violation), per engine."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate is not None:
+        return str(sqlstate) == "23505"
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0] in (1062, 1586)  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+    text = str(orig)
+    return "UNIQUE constraint failed" in text or "is not unique" in text
