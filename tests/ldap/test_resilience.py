@@ -85,3 +85,24 @@ def test_wrong_bind_password_is_a_clear_error_without_the_password(
         assert secret not in str(info.value)
     finally:
         realtime.close()
+
+
+def test_a_frozen_directory_times_out_instead_of_hanging(fresh_slapd: Slapd) -> None:
+    import os
+    import signal
+
+    realtime = open_realtime(ldap_settings(fresh_slapd, timeout=1, connect_timeout=1))
+    try:
+        assert realtime.single("sippeers", {"name": "alice"}) is not None
+        assert fresh_slapd.pid is not None
+        os.kill(fresh_slapd.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable):
+                realtime.single("sippeers", {"name": "alice"})
+            assert time.monotonic() - started < 6.0
+        finally:
+            os.kill(fresh_slapd.pid, signal.SIGCONT)
+        assert realtime.single("sippeers", {"name": "alice"}) is not None
+    finally:
+        realtime.close()
