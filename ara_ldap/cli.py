@@ -7,65 +7,17 @@ and a non-zero exit status; no tracebacks, no secrets.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-from ara_ldap.errors import AraError, ConfigError
+from ara_ldap.cli_support import fail as _fail
+from ara_ldap.cli_support import handle_errors as _handle_errors
+from ara_ldap.cli_support import pairs as _pairs
 
-F = TypeVar("F", bound=Callable[..., Any])
 ROW_FORMAT = "{:>30}  {:<30}"
-
-FAILED = {
-    "update": "Failed to update. Check the debug log for possible SQL related entries.",
-    "store": "Failed to store record. Check the debug log for possible SQL related entries.",
-    "destroy": "Failed to remove record. Check the debug log for possible SQL related entries.",
-}
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"ara-ldap: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _handle_errors(verb: str | None = None) -> Callable[[F], F]:
-    """Turn our errors (and anything unexpected) into one line and exit status 1."""
-
-    def wrap(fn: F) -> F:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except AraError as exc:
-                if verb in FAILED and not isinstance(exc, ConfigError):
-                    click.echo(FAILED[verb])
-                _fail(str(exc))
-            except KeyboardInterrupt:
-                _fail("interrupted", 130)
-            except BrokenPipeError:
-                # The reader went away (e.g. `| head`): not an error worth a message.
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                sys.exit(0)
-            except Exception as exc:
-                logging.getLogger("ara_ldap").debug("unexpected error", exc_info=True)
-                _fail(f"unexpected {type(exc).__name__}: {exc}")
-
-        return inner  # type: ignore[return-value]
-
-    return wrap
-
-
-def _pairs(args: Sequence[str], what: str) -> list[tuple[str, str]]:
-    if len(args) % 2:
-        _fail(f"{what}: expected FIELD VALUE pairs, got an odd number of arguments")
-    return [(args[i], args[i + 1]) for i in range(0, len(args), 2)]
 
 
 def _realtime(ctx: click.Context) -> Any:
@@ -268,7 +220,12 @@ def _register_optional_commands() -> None:
     """Commands that live with their subsystem (they import heavy deps lazily)."""
     import importlib
 
-    for module in ("ara_ldap.gateway.commands", "ara_ldap.tools.commands"):
+    for module in (
+        "ara_ldap.tools.commands",
+        "ara_ldap.tools.backends_cli",
+        "ara_ldap.backends.sql.commands",
+        "ara_ldap.gateway.commands",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

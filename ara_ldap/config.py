@@ -221,7 +221,7 @@ class LdapBackendSettings(_Model):
         return self
 
 
-_TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]*$")
+_TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]*\Z")
 _SQL_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _URL_PASSWORD_RE = re.compile(r"^([^:/]+://[^:/@]*):[^@]*@")
 
@@ -443,20 +443,20 @@ class GatewaySettings(_Model):
     """The res_config_curl gateway (``ara-ldap serve``); see docs/gateway.md."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8389, ge=0, le=65535)  # 0: any free port (tests)
+    port: int = Field(default=8389, ge=0, le=65535)  # 0: any free port (tests)
     #: Common path prefix before ``/<family>/<operation>``, e.g. ``/rt``.
     prefix: str = ""
     auth: GatewayAuth | None = None
     tls: GatewayTls | None = None
     #: Larger request bodies get 413 (Asterisk's own buffers keep bodies far smaller).
-    max_body_bytes: int = Field(65536, ge=256, le=64 * 1024 * 1024)
-    #: HTTP status for backend failures, for sites listing it in ``failurecodes``
-    #: (default: 200, with the failure carried by the body as Asterisk expects).
-    failure_status: int | None = Field(None, ge=400, le=599)
+    max_body_bytes: int = Field(default=65536, ge=256, le=64 * 1024 * 1024)
+    #: HTTP status for backend failures of reads, for sites listing it in ``failurecodes``
+    #: (default: 200; the failure is always in the body too, as Asterisk expects).
+    failure_status: int | None = Field(default=None, ge=400, le=599)
     #: Threads calling the backends (default: the largest backend ``pool_size``).
-    workers: int | None = Field(None, ge=1, le=256)
+    workers: int | None = Field(default=None, ge=1, le=256)
     #: Idle seconds before a keep-alive connection is closed (Asterisk keeps one per thread).
-    keepalive_timeout: float = Field(75.0, gt=0)
+    keepalive_timeout: float = Field(default=75.0, gt=0)
 
     @field_validator("prefix")
     @classmethod

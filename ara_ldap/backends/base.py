@@ -81,6 +81,25 @@ class Capabilities:
     unicode_values: bool = True
     #: ``require`` inspects the real schema (False: answers from the attribute map only).
     schema_require: bool = True
+    #: Text fields have a maximum width (SQL ``VARCHAR(n)``): ``require`` reports a wider
+    #: requirement and ``store`` refuses a longer value.  False: any length is stored.
+    bounded_text: bool = False
+    #: ``store`` refuses a duplicate key in *every* family (LDAP: the RDN).  False: only
+    #: where the storage has a unique key (the standard SQL tables have none on
+    #: ``voicemail`` and ``ast_config``, as in Asterisk's alembic scripts).
+    unique_keys_all_families: bool = False
+    #: A multi-valued field may hold the same value twice, or values differing only in
+    #: case (``allow=ulaw,alaw,ulaw``).  False: the values are a set (LDAP without
+    #: ``value_order: prefix``) and such a write is a BadRequest.
+    repeated_values: bool = False
+    #: Keys (the fields naming a record) compare exactly: ``Alice``, ``alice `` and
+    #: ``alice`` are three records.  False: the store folds case and insignificant spaces
+    #: in keys (an LDAP RDN under caseIgnoreMatch), so such a store is a Conflict.
+    exact_keys: bool = False
+    #: Errors keep their exact kind (``UnknownField``, not just ``BadRequest``) and
+    #: ``require`` names each problem.  False for a front door whose wire carries only
+    #: "failed" (the res_config_curl gateway: a status code and ``-1``).
+    detailed_errors: bool = True
 
 
 @runtime_checkable

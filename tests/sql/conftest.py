@@ -50,7 +50,9 @@ def server_url(engine: str) -> str:
 
 
 @pytest.fixture(scope="session", params=ENGINES)
-def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     engine_name: str = request.param
     if engine_name == "sqlite":
         url = sqlite_url(tmp_path_factory.mktemp("sql"))
@@ -67,17 +69,23 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield Target(engine_name, url, schema)
 
 
-@pytest.fixture
-def rt(target: Target) -> Iterator[Realtime]:
-    """A Realtime wired to the engine as the CLI would be, on empty tables."""
+@pytest.fixture(scope="session")
+def shared_rt(target: Target) -> Iterator[Realtime]:
+    """One Realtime per engine, wired as the CLI would be (tables reflected once)."""
     realtime = open_realtime(target.settings())
-    backend = realtime.backends["sql"]
+    yield realtime
+    realtime.close()
+
+
+@pytest.fixture
+def rt(shared_rt: Realtime) -> Realtime:
+    """The engine's Realtime on empty tables."""
+    backend = shared_rt.backends["sql"]
     assert isinstance(backend, SqlBackend)
     with backend.engine.begin() as conn:
         for name in STANDARD_TABLES:
             conn.execute(backend.table_info(name).table.delete())
-    yield realtime
-    realtime.close()
+    return shared_rt
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ log = logging.getLogger("ara_ldap.sql")
 
 #: Rows per ``UPDATE/DELETE ... WHERE key IN (...)`` statement.
 BATCH = 500
-_INT_RE = re.compile(r"^[+-]?\d+$")
+_INT_RE = re.compile(r"[+-]?\d{1,40}")  # fullmatch; longer is out of any column's range
 _TRUE = {"1", "true", "yes", "on", "t", "y"}
 _FALSE = {"0", "false", "no", "off", "f", "n"}
 
@@ -293,7 +293,7 @@ class FamilyTable:
         if field.lower() in self.hidden:
             raise UnknownField(
                 f"family {self.name!r} has no field {field!r}: column {self.table.name}.{field} "
-                "is hidden (a surrogate key, not a realtime field)"
+                "is hidden (listed under the family's hidden columns, e.g. a surrogate key)"
             )
         raise UnknownField(
             f"family {self.name!r} has no field {field!r} (table {self.table.name} has no such "
@@ -335,6 +335,8 @@ class FamilyTable:
             return present
         if op is Operator.EQ and value == "":
             return sa.false()  # NULL (absent) never equals; nothing present equals ""
+        if "\x00" in value:
+            return present  # PostgreSQL cannot even bind NUL; no stored value holds one
         if info.key in self.multi_valued:
             return sa.and_(present, _multi_condition(info.expr, crit))
         if info.kind is Kind.TEXT:
@@ -373,17 +375,21 @@ class FamilyTable:
         """A non-empty string as the column's Python value; values the column cannot hold
         are refused here, identically on every engine (SQLite would store anything)."""
         kind = info.kind
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; refused everywhere so the engines agree
+            # (Asterisk's values are C strings and never contain one).
+            raise self.bad_value(info, value, "cannot hold NUL characters")
         if kind is Kind.TEXT:
+            allowed = info.enum_values
+            if allowed is not None and value not in allowed:
+                raise self.bad_value(info, value, f"holds one of {', '.join(allowed)}")
             if info.length is not None and len(value) > info.length:
                 raise self.bad_value(
                     info, value, f"holds at most {info.length} characters, not {len(value)}"
                 )
-            allowed = info.enum_values
-            if allowed is not None and value not in allowed:
-                raise self.bad_value(info, value, f"holds one of {', '.join(allowed)}")
             return value
         if kind is Kind.INTEGER:
-            if not _INT_RE.match(value):
+            if not _INT_RE.fullmatch(value):
                 raise self.bad_value(info, value, "holds whole numbers")
             number = int(value)
             low, high = integer_range(info.column.type)
@@ -430,8 +436,9 @@ class FamilyTable:
                 return time.fromisoformat(value)
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise self.bad_value(info, value, f"holds {info.kind.value} values "
-                                 "(YYYY-MM-DD HH:MM:SS)") from None
+            raise self.bad_value(
+                info, value, f"holds {info.kind.value} values (YYYY-MM-DD HH:MM:SS)"
+            ) from None
         if parsed.tzinfo is not None:
             raise self.bad_value(info, value, "holds local times without a time zone")
         return parsed
@@ -537,7 +544,7 @@ def _integer_condition(info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]
     low, high = integer_range(column.type)
     if crit.op is Operator.EQ:
         value = crit.value
-        if _INT_RE.match(value) and str(int(value)) == value and low <= int(value) <= high:
+        if _INT_RE.fullmatch(value) and str(int(value)) == value and low <= int(value) <= high:
             return column == int(value)
         return present  # no integer is spelled that way; foreign text (SQLite) may be
     number = as_number(crit.value)
@@ -600,8 +607,7 @@ def requirement_problem(table: str, info: ColumnInfo, req: Requirement) -> str |
         if kind is Kind.INTEGER:
             have_low, have_high = integer_range(info.column.type)
             if have_low > low or have_high < high:
-                return (f"{where} holds {have_low}..{have_high}, {ftype.value} needs "
-                        f"{low}..{high}")
+                return f"{where} holds {have_low}..{have_high}, {ftype.value} needs {low}..{high}"
             return None
         if kind is Kind.TEXT:
             return width_problem(req.size or max(len(str(low)), len(str(high))))
@@ -646,6 +652,9 @@ class SqlBackend:
         ordered_multi_values=True,  # one ";"-joined column keeps the order written
         unicode_values=True,  # UTF-8 / utf8mb4 connections and tables
         schema_require=True,  # require reads the reflected table
+        bounded_text=True,  # VARCHAR(n): wider values are refused, require reports them
+        unique_keys_all_families=False,  # ast_config has no unique key (SQL convention)
+        repeated_values=True,  # a ";" list may repeat a value
     )
 
     def __init__(self, name: str, settings: SqlBackendSettings) -> None:
@@ -658,7 +667,7 @@ class SqlBackend:
         try:
             url = make_url(settings.url)
         except sa_exc.ArgumentError:
-            raise ConfigError(f"backends.{name}.url: not a SQLAlchemy URL") from None
+            raise ConfigError("not a SQLAlchemy URL", f"backends.{name}.url") from None
         password = settings.connect_password()
         if password is not None:
             url = url.set(password=password)
@@ -666,6 +675,9 @@ class SqlBackend:
         self.url = url
         self.where = describe_url(url)
         self.engine = self._create_engine(url)
+        #: Writes read their rows and change them in one transaction that holds the write
+        #: lock from the start (SQLite: BEGIN IMMEDIATE; elsewhere SELECT ... FOR UPDATE).
+        self._writer = self.engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
         self._lock = threading.Lock()
         self._tables: dict[str, TableInfo] = {}
         self._family_tables: dict[str, FamilyTable] = {}
@@ -678,7 +690,7 @@ class SqlBackend:
         if backend == "sqlite":
             if self._schema:
                 raise ConfigError(
-                    f"backends.{self.name}.schema: SQLite has no schemas; leave it out"
+                    "SQLite has no schemas; leave it out", f"backends.{self.name}.schema"
                 )
             connect_args = {"timeout": timeout, "check_same_thread": False}
             if url.database in (None, "", ":memory:"):
@@ -694,15 +706,18 @@ class SqlBackend:
                 if "charset" not in url.query:
                     url = url.update_query_dict({"charset": "utf8mb4"})
         try:
-            return sa.create_engine(url, connect_args=connect_args, **kwargs)
+            engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
         except (ImportError, sa_exc.NoSuchModuleError) as exc:
             hint = {"postgresql": "ara-ldap[postgresql]", "mysql": "ara-ldap[mysql]"}.get(
                 backend, "the DBAPI driver named in the URL"
             )
             raise ConfigError(
-                f"backends.{self.name}.url: cannot load the driver for {url.drivername} "
-                f"({exc}); install {hint}"
+                f"cannot load the driver for {url.drivername} ({exc}); install {hint}",
+                f"backends.{self.name}.url",
             ) from None
+        if backend == "sqlite":
+            _sqlite_transactions(engine)
+        return engine
 
     def __repr__(self) -> str:
         return f"SqlBackend({self.name!r}, {self.where!r})"
@@ -836,7 +851,7 @@ class SqlBackend:
         secrets = self._secret_values(ft, grouped)
         with self._errors(f"store {ft.name}", secrets):
             try:
-                with self.engine.begin() as conn:
+                with self._writer.begin() as conn:
                     conn.execute(ft.table.insert().values(values))
             except sa_exc.IntegrityError as exc:
                 if is_unique_violation(exc):
@@ -850,15 +865,19 @@ class SqlBackend:
         grouped, unknown = ft.group(changes)
         if unknown:
             # Asterisk's SQL drivers ignore columns they lack (chan_iax2 sends regserver).
-            log.warning("update %s: ignoring fields that are not columns of %s: %s",
-                        ft.name, ft.table.name, ", ".join(unknown))
+            log.warning(
+                "update %s: ignoring fields that are not columns of %s: %s",
+                ft.name,
+                ft.table.name,
+                ", ".join(unknown),
+            )
         if not grouped:
             raise ft.unknown(unknown[0])
         values = ft.write_values(grouped, insert=False)
         secrets = self._secret_values(ft, grouped)
         with self._errors(f"update {ft.name}", secrets):
             try:
-                with self.engine.begin() as conn:
+                with self._writer.begin() as conn:
                     rows = self._rows(conn, ft, criteria, conditions, lock=True)
                     return self._by_key(conn, ft, [row for row, _ in rows], values)
             except sa_exc.IntegrityError as exc:
@@ -869,7 +888,7 @@ class SqlBackend:
     def destroy(self, family: str, criteria: Sequence[Criterion]) -> int:
         ft = self.family_table(family)
         conditions = ft.conditions(criteria)
-        with self._errors(f"destroy {ft.name}"), self.engine.begin() as conn:
+        with self._errors(f"destroy {ft.name}"), self._writer.begin() as conn:
             rows = self._rows(conn, ft, criteria, conditions, lock=True)
             return self._by_key(conn, ft, [row for row, _ in rows], None)
 
@@ -888,12 +907,12 @@ class SqlBackend:
         if len(key) == 1:
             column = key[0]
             ids = [row._mapping[column] for row in rows]
-            conditions = [column.in_(ids[i:i + BATCH]) for i in range(0, len(ids), BATCH)]
+            conditions = [column.in_(ids[i : i + BATCH]) for i in range(0, len(ids), BATCH)]
         else:
             conditions = [
-                sa.and_(*(
-                    c.is_(None) if row._mapping[c] is None else c == row._mapping[c] for c in key
-                ))
+                sa.and_(
+                    *(c.is_(None) if row._mapping[c] is None else c == row._mapping[c] for c in key)
+                )
                 for row in rows
             ]
         count = 0
@@ -933,14 +952,32 @@ class SqlBackend:
         self.engine.dispose()
 
 
+_SQLITE_BEGIN = "ara_sqlite_begin"
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, start SQLite transactions (the recipe in SQLAlchemy's
+    SQLite docs): pysqlite would begin only at the first write, so a read-then-update would
+    not be one transaction.  Writers ask for ``BEGIN IMMEDIATE`` so two concurrent updates
+    queue on the write lock instead of failing with "database is locked"."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(str(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")))
+
+
 def is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
     """A duplicate key (as opposed to a NOT NULL or foreign key violation), per engine."""
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate is not None:
-        return str(sqlstate) == "23505"
     args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
+    if args and isinstance(args[0], int):  # MySQL/MariaDB error numbers (sqlstate is 23000)
         return args[0] in (1062, 1586)  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate) == "23505"  # PostgreSQL unique_violation
     text = str(orig)
-    return "UNIQUE constraint failed" in text or "is not unique" in text
+    return "UNIQUE constraint failed" in text or "is not unique" in text  # SQLite

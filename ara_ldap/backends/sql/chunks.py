@@ -51,7 +51,7 @@ def encode_chunk(value: str) -> str:
     if not core:
         return "".join(_escape(ch) for ch in value)
     start = len(value) - len(value.lstrip())
-    lead, tail = value[:start], value[start + len(core):]
+    lead, tail = value[:start], value[start + len(core) :]
     body = "".join(_escape(ch) if ch in _ALWAYS_ENCODED else ch for ch in core)
     return "".join(_escape(ch) for ch in lead) + body + "".join(_escape(ch) for ch in tail)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from ara_ldap.backends.sql import SqlBackend
 from ara_ldap.config import (
     SqlBackendSettings,
     load_settings,
@@ -14,8 +15,16 @@ from ara_ldap.config import (
 )
 from ara_ldap.errors import ConfigError
 
-FAMILIES = ["sippeers", "sipusers", "sipregs", "iaxpeers", "iaxusers", "voicemail",
-            "extensions", "ast_config"]
+FAMILIES = [
+    "sippeers",
+    "sipusers",
+    "sipregs",
+    "iaxpeers",
+    "iaxusers",
+    "voicemail",
+    "extensions",
+    "ast_config",
+]
 
 
 def sql_settings(**spec: Any) -> SqlBackendSettings:
@@ -46,10 +55,16 @@ def test_multi_valued_and_secret_lists_equal_the_ldap_defaults(family: str, key:
 
 @pytest.mark.parametrize(
     ("family", "table", "hidden"),
-    [("sippeers", "sippeers", ["id"]), ("sipusers", "sippeers", ["id"]),
-     ("sipregs", "sippeers", ["id"]), ("iaxpeers", "iaxfriends", ["id"]),
-     ("iaxusers", "iaxfriends", ["id"]), ("voicemail", "voicemail", ["uniqueid"]),
-     ("extensions", "extensions", ["id"]), ("ast_config", "ast_config", ["id"])],
+    [
+        ("sippeers", "sippeers", ["id"]),
+        ("sipusers", "sippeers", ["id"]),
+        ("sipregs", "sippeers", ["id"]),
+        ("iaxpeers", "iaxfriends", ["id"]),
+        ("iaxusers", "iaxfriends", ["id"]),
+        ("voicemail", "voicemail", ["uniqueid"]),
+        ("extensions", "extensions", ["id"]),
+        ("ast_config", "ast_config", ["id"]),
+    ],
 )
 def test_each_family_names_its_table_and_hides_the_surrogate_key(
     family: str, table: str, hidden: list[str]
@@ -103,8 +118,17 @@ def test_a_url_that_is_not_a_sqlalchemy_url_is_refused() -> None:
 
 
 def test_the_repr_of_the_settings_never_shows_a_password() -> None:
-    settings = load_settings({"backends": {"db": {
-        "type": "sql", "url": "postgresql+psycopg://u:hunter2@h/db", "password": None}}})
+    settings = load_settings(
+        {
+            "backends": {
+                "db": {
+                    "type": "sql",
+                    "url": "postgresql+psycopg://u:hunter2@h/db",
+                    "password": None,
+                }
+            }
+        }
+    )
     assert "hunter2" not in repr(settings)
 
 
@@ -116,3 +140,16 @@ def test_only_one_password_source_may_be_given() -> None:
 def test_password_env_supplies_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARA_TEST_SQL_PW", "pw1")
     assert sql_settings(password_env="ARA_TEST_SQL_PW").connect_password() == "pw1"
+
+
+def test_a_schema_with_sqlite_is_a_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"backends\.db\.schema: SQLite has no schemas"):
+        SqlBackend("db", sql_settings(schema="s"))
+
+
+def test_an_unknown_driver_is_a_config_error_that_says_what_to_install() -> None:
+    settings = load_settings({"backends": {"db": {"type": "sql", "url": "nosuch+drv://h/db"}}})
+    spec = settings.backends["db"]
+    assert isinstance(spec, SqlBackendSettings)
+    with pytest.raises(ConfigError, match=r"backends\.db\.url: cannot load the driver"):
+        SqlBackend("db", spec)
