@@ -189,3 +189,17 @@ def test_connections_are_reused_across_calls(shared_rt: Realtime) -> None:
     for _ in range(20):
         shared_rt.single("sippeers", {"name": "alice"})
     assert backend.pool.opened <= backend.settings.pool_size  # type: ignore[attr-defined]
+
+
+def test_like_prefix_is_narrowed_by_the_server_with_a_substring_filter(shared_rt: Realtime) -> None:
+    # ldap3 parses SUBSTR rules under another name; a presence filter here would make
+    # every LIKE lookup fetch the whole family.
+    from ara_ldap.backends.ldap.backend import LdapBackend
+    from ara_ldap.criteria import as_criteria
+
+    shared_rt.single("sippeers", {"name": "alice"})
+    backend = shared_rt.backends["directory"]
+    assert isinstance(backend, LdapBackend)
+    fmap = backend.family_map("sippeers")
+    flt = backend.search_filter(fmap, as_criteria({"name LIKE": "ali%"}))
+    assert flt == "(&(objectClass=AsteriskSIPUser)(cn=ali*))"

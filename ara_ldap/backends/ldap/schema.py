@@ -124,6 +124,10 @@ def from_ldap3(schema: Any) -> SchemaInfo:
 
     def inherited(definition: Any, attr: str, depth: int = 0) -> Any:
         value = getattr(definition, attr, None)
+        if attr == "substring":
+            # ldap3 2.9 parses SUBSTR into ``.substr`` although its constructor names the
+            # field ``substring``; read both.
+            value = value or getattr(definition, "substr", None)
         if value or depth > 8:
             return value
         parent = _first(getattr(definition, "superior", None))
