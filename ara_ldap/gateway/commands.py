@@ -1,0 +1,213 @@
+"""``ara-ldap serve`` (the gateway) and ``ara-ldap extconfig`` (the Asterisk side of it).
+
+Picked up by :mod:`ara_ldap.cli` through ``COMMANDS``.  uvicorn is imported only when
+``serve`` runs, so the rest of the CLI works without the ``gateway`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import click
+
+from ara_ldap.errors import AraError
+
+#: Asterisk copies the mapped URL into a 256-byte buffer (curl-protocol.md §2.3).
+MAX_URL = 255
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"ara-ldap: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context) -> Any:
+    from ara_ldap.config import load_config
+
+    root = ctx.find_root()
+    path = root.obj.get("config") if isinstance(root.obj, dict) else None
+    return load_config(path)
+
+
+def _setup_logging(access_log: bool) -> None:
+    """A server must report failures even at the CLI's default level (ERROR): warnings
+    from the package, info (start-up, access lines) from the gateway."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    package = logging.getLogger("ara_ldap")
+    if package.getEffectiveLevel() > logging.WARNING:
+        package.setLevel(logging.WARNING)
+    gateway = logging.getLogger("ara_ldap.gateway")
+    if gateway.getEffectiveLevel() > logging.INFO:
+        gateway.setLevel(logging.INFO)
+    logging.getLogger("ara_ldap.gateway.access").disabled = not access_log
+
+
+@click.command()
+@click.option(
+    "--host", default=None, help="Address to listen on (default: gateway.host, 127.0.0.1)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="TCP port (default: gateway.port, 8389).",
+)
+@click.option(
+    "--prefix",
+    default=None,
+    help="Path prefix before /<family>/<operation>, e.g. /rt (default: gateway.prefix).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One line per request (never bodies or secret values).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, prefix: str | None, access_log: bool
+) -> None:
+    """Serve Asterisk's res_config_curl protocol over HTTP (docs/gateway.md)."""
+    try:
+        from ara_ldap.bootstrap import open_realtime
+        from ara_ldap.config import GatewaySettings
+        from ara_ldap.gateway.server import GatewayServer, create_app, worker_count
+    except ModuleNotFoundError as exc:
+        _fail(f"{exc.name} is not installed: pip install 'ara-ldap[gateway]'")
+    try:
+        settings = _settings(ctx)
+        if prefix is not None:
+            prefix = GatewaySettings(prefix=prefix).prefix  # same validation as the file
+        _setup_logging(access_log)
+        realtime = open_realtime(settings)
+    except AraError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"--prefix: {exc}")
+    try:
+        app = create_app(settings, realtime, prefix=prefix)
+        server = GatewayServer.from_settings(app, settings, host=host, port=port)
+        try:
+            server.bind()
+        except OSError as exc:
+            _fail(f"cannot listen on {server.config.host}:{server.config.port}: {exc.strerror}")
+        logging.getLogger("ara_ldap.gateway").info(
+            "serving %d families on %s (%d worker threads; families: %s)",
+            len(realtime.families()),
+            server.url,
+            worker_count(settings),
+            ", ".join(realtime.families()),
+        )
+        server.run()
+        logging.getLogger("ara_ldap.gateway").info("stopped")
+    except AraError as exc:
+        _fail(str(exc))
+    finally:
+        realtime.close()
+
+
+def _check_url(url: str, families: list[str]) -> str:
+    """The base URL as Asterisk will use it, or a clear error (§2.3 constraints)."""
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"--url {url!r}: expected http://HOST:PORT[/prefix] or https://...")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        _fail("--url must not contain '?' or '#': Asterisk appends /single etc. to it")
+    bad = sorted({c for c in url if c in ',()[]"\\$'})
+    if bad:
+        _fail(
+            f"--url must not contain {' '.join(bad)}: Asterisk evaluates the URL inside "
+            "${CURL(...)} and splits it on commas"
+        )
+    longest = max(families, key=len, default="")
+    if len(url) + 1 + len(longest) > MAX_URL:
+        _fail(f"--url is too long: {url}/{longest} exceeds Asterisk's {MAX_URL} characters")
+    return url
+
+
+@click.command()
+@click.option(
+    "--url",
+    required=True,
+    help="The gateway's base URL as Asterisk reaches it: http://HOST:PORT[/prefix].",
+)
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    metavar="NAME",
+    help="A static config file to serve from the gateway, e.g. sip.conf (repeatable).",
+)
+@click.pass_context
+def extconfig(ctx: click.Context, url: str, files: tuple[str, ...]) -> None:
+    """Print extconfig.conf [settings] lines and a res_curl.conf for the gateway."""
+    try:
+        settings = _settings(ctx)
+    except AraError as exc:
+        _fail(str(exc))
+    static_family = settings.static.family
+    static_families = {static_family, *settings.static.files.values()}
+    families = sorted(f for f in settings.routes() if f not in static_families)
+    base = _check_url(url, [*families, *static_families])
+    if urlsplit(base).password:
+        click.echo(
+            "; warning: the URL holds a password; prefer userpwd= in res_curl.conf", err=True
+        )
+
+    out = [
+        "; ---- extconfig.conf ----",
+        f"; Generated by 'ara-ldap extconfig' for the gateway at {base}.",
+        "; One URL per family: res_config_curl ignores the table argument, so the family",
+        "; travels in the path.",
+        "[settings]",
+    ]
+    out += [f"{family} => curl,{base}/{family}" for family in families]
+    if any(f.startswith("ps_") for f in families):
+        out.append("; PJSIP families also need sorcery.conf, e.g. endpoint=realtime,ps_endpoints")
+    out += [
+        "",
+        f"; Static realtime (whole .conf files), stored in family {static_family}:",
+    ]
+    mapped = dict.fromkeys(files)
+    mapped.update(dict.fromkeys(settings.static.files))
+    if mapped:
+        out += [
+            f"{name} => curl,{base}/{settings.static.files.get(name, static_family)}"
+            for name in mapped
+        ]
+    else:
+        out.append(f";sip.conf => curl,{base}/{static_family}")
+    out += [
+        "; or every file not read with the no-realtime flag (extconfig.conf, asterisk.conf",
+        "; and logger.conf always come from disk):",
+        f";global => curl,{base}/{static_family}",
+        "",
+        "; ---- res_curl.conf ----",
+        "[globals]",
+        "; Seconds, not milliseconds: func_curl multiplies these by 1000 (the sample file's",
+        "; milliseconds note is wrong). Without them a dead gateway blocks the calling",
+        "; Asterisk thread for up to 180 s.",
+        "httptimeout=2",
+        "conntimeout=1",
+        "; Do NOT set hashcompat or header: both rewrite the body Asterisk parses.",
+    ]
+    gw = settings.gateway
+    if gw.auth:
+        out.append(f";userpwd={gw.auth.username}:PASSWORD  ; the gateway requires Basic auth")
+    if gw.failure_status:
+        out += [
+            "; The gateway answers backend failures with this status (Asterisk then fails",
+            "; over to the next priority). Only the first listed code stays effective.",
+            f"failurecodes={gw.failure_status}",
+        ]
+    if urlsplit(base).scheme == "https":
+        out.append(";ssl_cainfo=/etc/asterisk/keys/gateway-ca.pem  ; if not a public CA")
+    click.echo("\n".join(out))
+
+
+COMMANDS = [serve, extconfig]
