@@ -55,6 +55,8 @@ typecheck: venv
 
 bench: venv
 	$(BIN)/python bench/lookup.py
+	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

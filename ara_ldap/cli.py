@@ -208,12 +208,20 @@ def static(ctx: click.Context, filename: str, fmt: str, no_follow_includes: bool
     show_default=True,
     help="Where to write the demo configuration.",
 )
+@click.option(
+    "--gateway-port",
+    type=int,
+    default=None,
+    help="Gateway port (default: 8389, or a free one if that is busy).",
+)
 @_handle_errors()
-def demo(port: int | None, ldif_dir: Path | None, write_config: Path) -> None:
-    """Start a throwaway directory loaded with the fixtures; Ctrl-C stops it."""
+def demo(
+    port: int | None, ldif_dir: Path | None, write_config: Path, gateway_port: int | None
+) -> None:
+    """Start a throwaway directory loaded with the fixtures, and the gateway; Ctrl-C stops."""
     from ara_ldap.tools.demo import run_demo
 
-    run_demo(port=port, ldif_dir=ldif_dir, config_path=write_config)
+    run_demo(port=port, ldif_dir=ldif_dir, config_path=write_config, gateway_port=gateway_port)
 
 
 def _register_optional_commands() -> None:

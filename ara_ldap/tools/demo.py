@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +42,37 @@ def _writable(path: Path) -> bool:
         return False
 
 
-def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None:
+def _start_gateway(config_path: Path, port: int | None) -> Any:
+    """The gateway on the demo directory, or None (with a note) if it cannot run here."""
+    try:
+        from ara_ldap.bootstrap import open_realtime
+        from ara_ldap.config import load_config
+        from ara_ldap.gateway.server import GatewayServer, create_app
+    except ImportError as exc:
+        click.echo(
+            f"\n(gateway not started: {exc.name} is not installed; pip install 'ara-ldap[gateway]')"
+        )
+        return None
+    settings = load_config(config_path)
+    server = GatewayServer.from_settings(
+        create_app(settings, open_realtime(settings)), settings, port=port
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        if port not in (None, 0):
+            raise
+        click.echo(f"(port {settings.gateway.port} is busy ({exc.strerror}); using a free one)")
+        server = GatewayServer.from_settings(
+            create_app(settings, open_realtime(settings)), settings, port=0
+        )
+        server.start()
+    return server
+
+
+def run_demo(
+    port: int | None, ldif_dir: Path | None, config_path: Path, gateway_port: int | None = None
+) -> None:
     from ara_ldap.testing.slapd import Slapd, SlapdError, find_fixture_ldifs, find_schema_ldif
 
     if not _writable(config_path):
@@ -50,6 +81,7 @@ def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None
             "--write-config OTHER.yaml"
         )
     ldifs = sorted(ldif_dir.glob("*.ldif")) if ldif_dir else find_fixture_ldifs()
+    gateway: Any = None
     try:
         slapd = Slapd(schema_ldifs=[find_schema_ldif()], port=port)
         slapd.start()
@@ -82,6 +114,12 @@ def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None
         ):
             click.echo(f"  {cli} {example}")
         click.echo(f"  ldapsearch -x -H {slapd.url} -b ou=sip,ou=asterisk,{slapd.suffix} cn=alice")
+        gateway = _start_gateway(config_path, gateway_port)
+        if gateway is not None:
+            url = gateway.url
+            click.echo(f"\nGateway (Asterisk res_config_curl protocol): {url}")
+            click.echo(f"  curl -s --data 'name=alice' {url}/sippeers/single")
+            click.echo(f"  {cli} extconfig --url {url}   # the extconfig.conf lines for Asterisk")
         click.echo("\nPress Ctrl-C to stop and remove the directory.")
         sys.stdout.flush()
         stop = threading.Event()
@@ -93,6 +131,8 @@ def run_demo(port: int | None, ldif_dir: Path | None, config_path: Path) -> None
         except KeyboardInterrupt:
             pass
     finally:
+        if gateway is not None:
+            gateway.stop()
         slapd.close()
         if config_path.exists() and _writable(config_path):
             config_path.unlink()
