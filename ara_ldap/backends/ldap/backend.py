@@ -52,11 +52,16 @@ class Entry:
 class LdapBackend:
     """A directory holding one or more families."""
 
-    capabilities = Capabilities()
-
     def __init__(self, name: str, settings: LdapBackendSettings) -> None:
         self.name = name
         self.settings = settings
+        # Every family is named by its DN, which the directory keeps unique (case- and
+        # space-insensitively under caseIgnoreMatch); values repeat only with positions.
+        self.capabilities = Capabilities(
+            unique_keys_all_families=True,
+            repeated_values=settings.value_order == "prefix",
+            exact_keys=False,
+        )
         self._maps = {
             family.lower(): FamilyMap(family, spec, settings.value_order)
             for family, spec in settings.families.items()
