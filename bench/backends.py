@@ -33,12 +33,12 @@ from typing import Any
 import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lookup import SIP_BASE, peers_ldif, percentile  # noqa: E402
+from lookup import SIP_BASE, peers_ldif, percentile
 
-from ara_ldap.bootstrap import open_realtime  # noqa: E402
-from ara_ldap.config import load_settings  # noqa: E402
-from ara_ldap.testing.ldap import ldap_settings  # noqa: E402
-from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, find_schema_ldif  # noqa: E402
+from ara_ldap.bootstrap import open_realtime
+from ara_ldap.config import load_settings
+from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, find_schema_ldif
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -48,15 +48,28 @@ def peer_rows(count: int) -> list[dict[str, object]]:
     rows = []
     for i in range(count):
         name = f"peer{i:05d}"
-        rows.append({
-            "name": name, "host": "dynamic", "type": "friend", "context": "from-internal",
-            "secret": f"s{i:08x}", "transport": "udp", "dtmfmode": "rfc2833",
-            "nat": "force_rport,comedia", "disallow": "all", "allow": "ulaw;alaw;g722",
-            "callerid": f'"Peer {i}" <{2000 + i}>', "mailbox": f"{2000 + i}@default",
-            "qualify": "yes", "ipaddr": f"192.0.2.{i % 250 + 1}", "port": 5060,
-            "regseconds": 1767225600 + i, "useragent": f"ExamplePhone/{i % 7}.0",
-            "fullcontact": f"sip:{name}@192.0.2.{i % 250 + 1}:5060;transport=udp",
-        })
+        rows.append(
+            {
+                "name": name,
+                "host": "dynamic",
+                "type": "friend",
+                "context": "from-internal",
+                "secret": f"s{i:08x}",
+                "transport": "udp",
+                "dtmfmode": "rfc2833",
+                "nat": "force_rport,comedia",
+                "disallow": "all",
+                "allow": "ulaw;alaw;g722",
+                "callerid": f'"Peer {i}" <{2000 + i}>',
+                "mailbox": f"{2000 + i}@default",
+                "qualify": "yes",
+                "ipaddr": f"192.0.2.{i % 250 + 1}",
+                "port": 5060,
+                "regseconds": 1767225600 + i,
+                "useragent": f"ExamplePhone/{i % 7}.0",
+                "fullcontact": f"sip:{name}@192.0.2.{i % 250 + 1}:5060;transport=udp",
+            }
+        )
     return rows
 
 
@@ -109,15 +122,22 @@ def main() -> int:
     ldap_rt = open_realtime(ldap_settings(slapd, pool_size=1))
     cleanups.append(ldap_rt.close)
     base = SIP_BASE.format(suffix=slapd.suffix)
-    raw = ldap3.Connection(ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE),
-                           slapd.admin_dn, slapd.admin_password, auto_bind=True,
-                           check_names=False, auto_escape=False,
-                           return_empty_attributes=False, auto_referrals=False)
+    raw = ldap3.Connection(
+        ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE),
+        slapd.admin_dn,
+        slapd.admin_password,
+        auto_bind=True,
+        check_names=False,
+        auto_escape=False,
+        return_empty_attributes=False,
+        auto_referrals=False,
+    )
 
     def raw_ldap(flt: str) -> Callable[[str], object]:
         def call(key: str) -> object:
             raw.search(base, flt.format(key), attributes=[ldap3.ALL_ATTRIBUTES])
             return raw.response
+
         return call
 
     clients["single"]["ldap"] = lambda k: ldap_rt.single("sippeers", {"name": k})
@@ -127,16 +147,19 @@ def main() -> int:
 
     db = tmp / "rt.db"
     load_sql(f"sqlite:///{db}", None, rows)
-    sqlite_rt = open_realtime(load_settings({"backends": {"s": {"type": "sql",
-                                                                 "url": f"sqlite:///{db}"}}}))
+    sqlite_rt = open_realtime(
+        load_settings({"backends": {"s": {"type": "sql", "url": f"sqlite:///{db}"}}})
+    )
     cleanups.append(sqlite_rt.close)
     lite = sqlite3.connect(db, check_same_thread=False)
     clients["single"]["sqlite"] = lambda k: sqlite_rt.single("sippeers", {"name": k})
     clients["single"]["raw sqlite3"] = lambda k: lite.execute(
-        "SELECT * FROM sippeers WHERE name = ?", (k,)).fetchall()
+        "SELECT * FROM sippeers WHERE name = ?", (k,)
+    ).fetchall()
     clients["multi"]["sqlite"] = lambda k: sqlite_rt.multi("sippeers", {"name LIKE": k + "%"})
     clients["multi"]["raw sqlite3"] = lambda k: lite.execute(
-        "SELECT * FROM sippeers WHERE name LIKE ? ESCAPE '\\'", (k + "%",)).fetchall()
+        "SELECT * FROM sippeers WHERE name LIKE ? ESCAPE '\\'", (k + "%",)
+    ).fetchall()
 
     try:
         import psycopg
@@ -147,20 +170,30 @@ def main() -> int:
         schema = schema_cm.__enter__()
         cleanups.append(lambda: schema_cm.__exit__(None, None, None))
         load_sql(PG_URL, schema, rows)
-        pg_rt = open_realtime(load_settings({"backends": {"p": {
-            "type": "sql", "url": PG_URL, "schema": schema, "pool_size": 1}}}))
+        pg_rt = open_realtime(
+            load_settings(
+                {
+                    "backends": {
+                        "p": {"type": "sql", "url": PG_URL, "schema": schema, "pool_size": 1}
+                    }
+                }
+            )
+        )
         cleanups.append(pg_rt.close)
-        pg: Any = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                                  autocommit=True)
+        pg: Any = psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+        )
         cleanups.append(pg.close)
         pg.execute(f"SET search_path TO {schema}")
         clients["single"]["postgresql"] = lambda k: pg_rt.single("sippeers", {"name": k})
         clients["single"]["raw psycopg"] = lambda k: pg.execute(
-            "SELECT * FROM sippeers WHERE name = %s", (k,)).fetchall()
+            "SELECT * FROM sippeers WHERE name = %s", (k,)
+        ).fetchall()
         clients["multi"]["postgresql"] = lambda k: pg_rt.multi("sippeers", {"name LIKE": k + "%"})
         clients["multi"]["raw psycopg"] = lambda k: pg.execute(
-            "SELECT * FROM sippeers WHERE name LIKE %s", (k + "%",)).fetchall()
-    except Exception as exc:  # noqa: BLE001 - the bench runs without PostgreSQL too
+            "SELECT * FROM sippeers WHERE name LIKE %s", (k + "%",)
+        ).fetchall()
+    except Exception as exc:
         print(f"PostgreSQL skipped: {type(exc).__name__}: {exc}")
 
     try:
@@ -174,12 +207,18 @@ def main() -> int:
             print(f"{'client':14} {'lookups/s':>10} {'p50 µs':>8} {'p99 µs':>8}")
             for label, runs in results.items():
                 lat = [x for r in runs for x in r]
-                print(f"{label:14} {rates[label]:10.0f} {percentile(lat, 0.5) * 1e6:8.0f} "
-                      f"{percentile(lat, 0.99) * 1e6:8.0f}")
+                print(
+                    f"{label:14} {rates[label]:10.0f} {percentile(lat, 0.5) * 1e6:8.0f} "
+                    f"{percentile(lat, 0.99) * 1e6:8.0f}"
+                )
             print("ratios:")
-            for ours, theirs in (("ldap", "raw ldap3"), ("sqlite", "raw sqlite3"),
-                                 ("postgresql", "raw psycopg"), ("sqlite", "ldap"),
-                                 ("postgresql", "ldap")):
+            for ours, theirs in (
+                ("ldap", "raw ldap3"),
+                ("sqlite", "raw sqlite3"),
+                ("postgresql", "raw psycopg"),
+                ("sqlite", "ldap"),
+                ("postgresql", "ldap"),
+            ):
                 if ours in rates and theirs in rates:
                     print(f"  {ours} / {theirs}: {rates[ours] / rates[theirs]:.2f}")
     finally:

@@ -14,9 +14,12 @@ from ara_ldap.testing.conformance.fixtures import running_slapd
 
 @pytest.fixture(scope="module")
 def conformance_target() -> Iterator[Target]:
-    with running_slapd() as slapd, ldap_target(slapd, name="ldap") as inner:
-        with gateway_target(inner) as target:
-            yield target
+    with (
+        running_slapd() as slapd,
+        ldap_target(slapd, name="ldap") as inner,
+        gateway_target(inner) as target,
+    ):
+        yield target
 
 
 class TestReads(ReadSuite):
