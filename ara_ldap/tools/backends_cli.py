@@ -25,6 +25,13 @@ from ara_ldap.cli_support import pairs as _pairs
     is_flag=True,
     help="Run the driver conformance suite on every configured backend instead.",
 )
+@click.option(
+    "--cases",
+    "keyword",
+    default=None,
+    metavar="EXPR",
+    help="With --suite: only cases matching EXPR (as pytest -k).",
+)
 @click.argument("verb", required=False)
 @click.argument("family", required=False)
 @click.argument("args", nargs=-1)
@@ -35,6 +42,7 @@ def compare(
     names: str | None,
     show_secrets: bool,
     suite: bool,
+    keyword: str | None,
     verb: str | None,
     family: str | None,
     args: tuple[str, ...],
@@ -59,7 +67,9 @@ def compare(
         if suite:
             from ara_ldap.tools.suite_report import run_suite_report
 
-            sys.exit(run_suite_report(settings, backends, names.split(",") if names else None))
+            sys.exit(
+                run_suite_report(settings, backends, names.split(",") if names else None, keyword)
+            )
         if not verb or not family:
             _fail("compare: give VERB FAMILY FIELD VALUE ... (or --suite)")
         left, right = sides(settings, backends, names.split(",") if names else None)

@@ -69,10 +69,13 @@ def compare_records(
     left: Record | None,
     right: Record | None,
     secret_fields: set[str],
-    width: int = 32,
+    width: int | None = None,
     show_secrets: bool = False,
 ) -> Comparison:
     """Field by field, value by value (value order matters: codec lists)."""
+    if width is None:
+        longest = max((len(v) for r in (left, right) if r for _, v in r), default=12)
+        width = max(12, min(60, longest))
     lines: list[str] = []
     differences = 0
     left_groups = left.grouped() if left else {}

@@ -72,7 +72,10 @@ def _target_for(name: str, settings: LdapBackendSettings | SqlBackendSettings) -
 
 
 def run_suite_report(
-    settings: Settings, backends: dict[str, Backend], names: Sequence[str] | None
+    settings: Settings,
+    backends: dict[str, Backend],
+    names: Sequence[str] | None,
+    keyword: str | None = None,
 ) -> int:
     """Print the pass/skip/fail table; exit status 1 if any case failed."""
     from ara_ldap.testing.conformance import format_table, run_suite
@@ -85,7 +88,7 @@ def run_suite_report(
     for name in chosen:
         click.echo(f"running the conformance suite for {name} ...", err=True)
         with _target_for(name, settings.backends[name]) as target:
-            results += run_suite(target)  # type: ignore[arg-type]
+            results += run_suite(target, keyword=keyword)  # type: ignore[arg-type]
     click.echo(format_table(results))
     failed = [r for r in results if r.outcome in ("failed", "error")]
     for r in failed:
