@@ -144,16 +144,51 @@ class LdapFamily(_Model):
         return self
 
 
-class LdapBackendSettings(_Model):
+class _PasswordSource(_Model):
+    """A secret given inline (throwaway setups), in a file, or in an environment variable;
+    at most one, read when the backend starts, never shown in a repr or a message."""
+
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+
+    def password_sources(self) -> list[str]:
+        return [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> _PasswordSource:
+        given = self.password_sources()
+        if len(given) > 1:
+            raise ValueError(f"give only one of password, password_file, password_env: {given}")
+        return self
+
+    def resolve_password(self) -> str | None:
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {self.password_env} is not set", "password_env"
+                )
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {self.password_file}: {exc.strerror}", "password_file"
+                ) from None
+        return None
+
+
+class LdapBackendSettings(_PasswordSource):
     """Connection settings of an LDAP backend (the ``[_general]`` part of res_ldap.conf)."""
 
     type: Literal["ldap"]
     urls: list[str] = Field(min_length=1)
     base_dn: str = ""
     bind_dn: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    password_env: str | None = None
     connect_timeout: float = Field(3.0, gt=0)
     timeout: int = Field(5, ge=1, description="operation (receive) timeout in whole seconds")
     pool_size: int = Field(4, ge=1, le=256)
@@ -193,29 +228,11 @@ class LdapBackendSettings(_Model):
 
     def bind_password(self) -> str | None:
         """The bind password from whichever source is configured (read at start-up)."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {self.password_env} is not set", "password_env"
-                )
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read {self.password_file}: {exc.strerror}", "password_file"
-                ) from None
-        return None
+        return self.resolve_password()
 
     @model_validator(mode="after")
-    def _check_password_sources(self) -> LdapBackendSettings:
-        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"give only one of password, password_file, password_env: {given}")
+    def _check_bind_dn(self) -> LdapBackendSettings:
+        given = self.password_sources()
         if given and not self.bind_dn:
             raise ValueError(f"{given[0]} is set but bind_dn is not")
         return self
@@ -250,7 +267,7 @@ class SqlFamily(_Model):
         return v
 
 
-class SqlBackendSettings(_Model):
+class SqlBackendSettings(_PasswordSource):
     """A SQL backend on the standard Asterisk realtime tables (see docs/backends.md).
 
     ``families`` starts from the shipped map (defaults/sql-families.yaml) unless
@@ -261,9 +278,6 @@ class SqlBackendSettings(_Model):
 
     type: Literal["sql"]
     url: str
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    password_env: str | None = None
     #: PostgreSQL schema, or MySQL/MariaDB database, holding the tables (default: the URL's).
     db_schema: str | None = Field(None, alias="schema")
     pool_size: int = Field(4, ge=1, le=256)
@@ -306,32 +320,9 @@ class SqlBackendSettings(_Model):
             raise ValueError(f"{v!r} is not a schema name (letters, digits, '_', '$', '-')")
         return v
 
-    @model_validator(mode="after")
-    def _check_password_sources(self) -> SqlBackendSettings:
-        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"give only one of password, password_file, password_env: {given}")
-        return self
-
     def connect_password(self) -> str | None:
         """The password from ``password``/``password_env``/``password_file`` (None: the URL's)."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {self.password_env} is not set", "password_env"
-                )
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read {self.password_file}: {exc.strerror}", "password_file"
-                ) from None
-        return None
+        return self.resolve_password()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():

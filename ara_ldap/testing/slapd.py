@@ -181,7 +181,7 @@ def _ssha(password: str) -> str:
     return "{SSHA}" + base64.b64encode(digest + salt).decode("ascii")
 
 
-def _ldif_line(attribute: str, value: str) -> str:
+def ldif_line(attribute: str, value: str) -> str:
     """One LDIF attribute line, base64-encoded when the value is not SAFE-STRING."""
     safe = (
         value.isascii()
@@ -568,11 +568,11 @@ class Slapd:
                 "(supported: a plain dc=, o= or ou= first RDN): add it with "
                 "ldapadd_text() instead"
             )
-        lines = [_ldif_line("dn", self._suffix), "objectClass: top"]
+        lines = [ldif_line("dn", self._suffix), "objectClass: top"]
         lines += [f"objectClass: {name}" for name in object_classes]
-        lines.append(_ldif_line(attribute, value))
+        lines.append(ldif_line(attribute, value))
         if attribute == "dc":
-            lines.append(_ldif_line("o", value))
+            lines.append(ldif_line("o", value))
         self.ldapadd_text("\n".join(lines) + "\n")
 
     # -- internals ----------------------------------------------------------
@@ -613,15 +613,15 @@ class Slapd:
                 "dn: cn=config",
                 "objectClass: olcGlobal",
                 "cn: config",
-                _ldif_line("olcPidFile", str(workdir / "slapd.pid")),
-                _ldif_line("olcArgsFile", str(workdir / "slapd.args")),
-                _ldif_line("olcLogLevel", self._log_level),
+                ldif_line("olcPidFile", str(workdir / "slapd.pid")),
+                ldif_line("olcArgsFile", str(workdir / "slapd.args")),
+                ldif_line("olcLogLevel", self._log_level),
             ],
             [
                 "dn: cn=module{0},cn=config",
                 "objectClass: olcModuleList",
                 "cn: module{0}",
-                _ldif_line("olcModulePath", str(MODULE_PATH)),
+                ldif_line("olcModulePath", str(MODULE_PATH)),
                 "olcModuleLoad: back_mdb",
             ],
             ["dn: cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: schema"],
@@ -645,12 +645,12 @@ class Slapd:
                 "objectClass: olcMdbConfig",
                 "olcDatabase: {1}mdb",
                 "olcDbMaxSize: 1073741824",
-                _ldif_line("olcSuffix", self._suffix),
-                _ldif_line("olcRootDN", self.admin_dn),
-                _ldif_line("olcRootPW", _ssha(self._password)),
-                _ldif_line("olcDbDirectory", str(workdir / "data")),
+                ldif_line("olcSuffix", self._suffix),
+                ldif_line("olcRootDN", self.admin_dn),
+                ldif_line("olcRootPW", _ssha(self._password)),
+                ldif_line("olcDbDirectory", str(workdir / "data")),
                 "olcDbNoSync: TRUE",
-                *(_ldif_line("olcDbIndex", index) for index in indexes),
+                *(ldif_line("olcDbIndex", index) for index in indexes),
                 f"olcAccess: {{0}}to * by dn.exact={peer} manage by * read",
             ],
         ]

@@ -18,7 +18,6 @@ rows that differ (a few milliseconds), so every write case starts from the same 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +31,7 @@ from ara_ldap.config import LdapBackendSettings, SqlBackendSettings
 from ara_ldap.record import Record
 from ara_ldap.testing.conformance.dataset import DATASET, FAMILIES, Dataset
 from ara_ldap.testing.conformance.requirements import RealtimeLike
+from ara_ldap.testing.slapd import ldif_line
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -85,24 +85,11 @@ Entry = tuple[str, list[tuple[str, list[str]]]]
 Fingerprint = tuple[tuple[str, tuple[str, ...]], ...]
 
 
-def _ldif_line(attribute: str, value: str) -> str:
-    """An LDIF line, base64 when the value is not a SAFE-STRING (RFC 2849)."""
-    safe = (
-        value.isascii()
-        and value.isprintable()
-        and not value.startswith((" ", ":", "<"))
-        and not value.endswith(" ")
-    )
-    if safe:
-        return f"{attribute}: {value}"
-    return f"{attribute}:: {base64.b64encode(value.encode('utf-8')).decode('ascii')}"
-
-
 def _ldif(entries: list[Entry]) -> str:
     blocks = []
     for dn, attributes in entries:
-        lines = [_ldif_line("dn", dn)]
-        lines += [_ldif_line(attr, v) for attr, values in attributes for v in values]
+        lines = [ldif_line("dn", dn)]
+        lines += [ldif_line(attr, v) for attr, values in attributes for v in values]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
