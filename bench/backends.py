@@ -13,7 +13,7 @@ matter; absolute rates move with the machine's load):
 * ``postgresql`` and ``raw psycopg`` when PostgreSQL answers on 127.0.0.1:5432 (a scratch
   schema is created and dropped).  Target: the SQL backend >= 0.7x raw psycopg.
 
-``single`` looks a random peer up by name; ``multi`` fetches ``name LIKE 'peerNNN%'`` (10
+``single`` looks a random peer up by name; ``multi`` fetches ``name LIKE 'peerNNN%'`` (100
 rows).  Not a test.
 """
 

@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ara_ldap.backends.base import Capabilities, FieldType, Requirement
 from ara_ldap.backends.sql import chunks
+from ara_ldap.backends.sql.fastpath import CACHE_LIMIT, CompiledRead, ReadPool, rows_to_records
 from ara_ldap.backends.sql.tables import standard_table
 from ara_ldap.config import SqlBackendSettings, SqlFamily
 from ara_ldap.criteria import (
@@ -165,6 +166,45 @@ def describe_url(url: URL) -> str:
     return f"{backend}://{user}{host}{port}/{url.database or ''}"
 
 
+class Cond(enum.Enum):
+    """The kinds of WHERE condition (:meth:`FamilyTable.condition_plan`), each with how many
+    parameters it binds (:attr:`arity`)."""
+
+    PRESENT = ("present", 0)  # column IS NOT NULL
+    FALSE = ("false", 0)
+    MULTI_ESCAPED = ("multi-escaped", 1)  # present AND column LIKE '%^%'
+    MULTI_LIKE = ("multi-like", 2)  # present AND (column LIKE :p ESCAPE '\\' OR ... '%^%')
+    MULTI_ANY = ("multi-any", 0)  # present AND true
+    TEXT_EQ = ("text=", 1)
+    TEXT_LIKE = ("text-like", 1)
+    INT_EQ = ("int=", 1)
+    INT_LT = ("int<", 1)
+    INT_LE = ("int<=", 1)
+    INT_GT = ("int>", 1)
+    INT_GE = ("int>=", 1)
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hashes the name in Python
+
+    @property
+    def arity(self) -> int:
+        return int(self.value[1])
+
+
+#: A WHERE clause's shape: per criterion, the column key and the kind of condition.
+Shape = tuple[tuple[str, Cond], ...]
+#: Distinct statements kept per family before the cache starts over (shapes are few).
+STATEMENT_CACHE_LIMIT = 256
+#: A multi-valued column holding ``^`` escapes may decode to anything.
+_ESCAPED = "%^%"
+_PRESENT: tuple[Cond, tuple[object, ...]] = (Cond.PRESENT, ())
+_NEVER: tuple[Cond, tuple[object, ...]] = (Cond.FALSE, ())
+
+
+def bind_names(count: int) -> list[str]:
+    """The parameter names of a statement binding ``count`` values."""
+    return [f"b{i}" for i in range(count)]
+
+
 # Columns and tables ----------------------------------------------------------------------
 
 
@@ -178,18 +218,23 @@ class ColumnInfo:
     length: int | None
     nullable: bool
     has_default: bool
+    #: The name lower-cased (fields are matched case-insensitively).
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return self.name.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.name.lower())
 
     @property
     def expr(self) -> ColumnElement[Any]:
         """The column as compared: a real ENUM is compared as text (PostgreSQL has no LIKE
         on enums and rejects unknown labels in ``=``)."""
+        return self.compared(self.column)
+
+    def compared(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``expr`` for this column or its counterpart in an alias."""
         if isinstance(self.column.type, sa.Enum):
-            return sa.cast(self.column, sa.String())
-        return self.column
+            return sa.cast(column, sa.String())
+        return column
 
     @property
     def enum_values(self) -> tuple[str, ...] | None:
@@ -266,6 +311,9 @@ class FamilyTable:
     hidden: frozenset[str]
     multi_valued: frozenset[str]
     secret_fields: frozenset[str]
+    _statements: dict[tuple[Shape, bool, bool, bool], sa.Select[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, name: str, spec: SqlFamily, info: TableInfo) -> FamilyTable:
@@ -322,28 +370,115 @@ class FamilyTable:
         return Record(pairs)
 
     # WHERE ----------------------------------------------------------------------------
-    def conditions(self, criteria: Sequence[Criterion]) -> list[ColumnElement[bool]]:
-        """A WHERE clause matching a superset of what the criteria match (see module doc)."""
-        return [self.condition(self.column(c.field), c) for c in criteria]
+    def plan(self, criteria: Sequence[Criterion]) -> tuple[Shape, list[object]]:
+        """The WHERE clause for the criteria as a shape (per criterion: its column and the
+        kind of condition) and the values to bind, in order (see :meth:`condition_plan`)."""
+        shape: list[tuple[str, Cond]] = []
+        values: list[object] = []
+        by_key = self.by_key
+        for crit in criteria:
+            info = by_key.get(crit.field.lower()) or self.column(crit.field)
+            cond, bound = self.condition_plan(info, crit)
+            shape.append((info.key, cond))
+            values += bound
+        return tuple(shape), values
 
-    def condition(self, info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
-        present = info.column.is_not(None)
+    def condition_plan(self, info: ColumnInfo, crit: Criterion) -> tuple[Cond, tuple[object, ...]]:
+        """A condition matching a superset of what the criterion matches (see module doc),
+        as its kind and the values it binds (:meth:`build_condition` makes the clause)."""
         op, value = crit.op, crit.value
-        if op.negative:
+        if op is Operator.NE or op is Operator.NOT_LIKE:
             # Present-and-different is decided in Python: a case-insensitive collation
             # would drop values that differ only in case.
-            return present
+            return _PRESENT
         if op is Operator.EQ and value == "":
-            return sa.false()  # NULL (absent) never equals; nothing present equals ""
+            return _NEVER  # NULL (absent) never equals; nothing present equals ""
         if "\x00" in value:
-            return present  # PostgreSQL cannot even bind NUL; no stored value holds one
+            return _PRESENT  # PostgreSQL cannot even bind NUL; no value holds one
         if info.key in self.multi_valued:
-            return sa.and_(present, _multi_condition(info.expr, crit))
+            return _multi_plan(crit)
         if info.kind is Kind.TEXT:
-            return _text_condition(info, crit)
+            if op is Operator.EQ:
+                # Exact on binary collations, a superset on case-insensitive or PAD SPACE ones.
+                return Cond.TEXT_EQ, (value,)
+            return _text_plan(crit)
         if info.kind is Kind.INTEGER:
-            return _integer_condition(info, crit)
-        return present
+            return _integer_plan(info, crit)
+        return _PRESENT
+
+    def build_condition(
+        self,
+        info: ColumnInfo,
+        cond: Cond,
+        binds: Sequence[sa.BindParameter[Any]],
+        source: sa.FromClause | None = None,
+    ) -> ColumnElement[bool]:
+        """The clause of one condition kind, on ``binds`` (as many as the kind binds), on
+        the table's column or its counterpart in ``source`` (an alias of the table)."""
+        column = info.column if source is None else _counterpart(source, info.column)
+        expr = info.compared(column)
+        present = column.is_not(None)
+        if cond is Cond.PRESENT:
+            return present
+        if cond is Cond.FALSE:
+            return sa.false()
+        if cond is Cond.MULTI_ESCAPED:
+            return sa.and_(present, expr.like(binds[0]))
+        if cond is Cond.MULTI_LIKE:
+            return sa.and_(present, sa.or_(expr.like(binds[0], escape="\\"), expr.like(binds[1])))
+        if cond is Cond.MULTI_ANY:
+            return sa.and_(present, sa.true())
+        if cond is Cond.TEXT_EQ:
+            return expr == binds[0]
+        if cond is Cond.TEXT_LIKE:
+            return expr.like(binds[0], escape="\\")
+        if cond is Cond.INT_EQ:
+            return column == binds[0]
+        if cond is Cond.INT_LT:
+            return column < binds[0]
+        if cond is Cond.INT_LE:
+            return column <= binds[0]
+        if cond is Cond.INT_GT:
+            return column > binds[0]
+        return column >= binds[0]  # Cond.INT_GE
+
+    def statement(
+        self, shape: Shape, lock: bool = False, fields_only: bool = False, short: bool = False
+    ) -> sa.Select[Any]:
+        """``SELECT`` of the table's rows for a shape, its values bound as ``b0``, ``b1``...
+        (built once per shape: :func:`bind_names` gives the parameter names).
+
+        ``fields_only``: select the fields' columns (:attr:`fields`, table order) rather than
+        every column (writes need the key, which may be hidden).  ``short``: the
+        schema-qualified table is aliased to its own name, so the columns are not each
+        spelled ``schema.table.column`` (psycopg caches the parsing of statements up to 4 KB
+        only; the same rows, and PostgreSQL's messages name the same columns)."""
+        key = (shape, lock, fields_only, short)
+        cached = self._statements.get(key)
+        if cached is not None:
+            return cached
+        source: sa.FromClause = self.table
+        if short and self.table.schema is not None:
+            source = self.table.alias(self.table.name)
+        conditions = []
+        count = 0
+        for column_key, cond in shape:
+            binds: list[sa.BindParameter[Any]] = [
+                sa.bindparam(f"b{count + i}") for i in range(cond.arity)
+            ]
+            count += cond.arity
+            info = self.by_key[column_key]
+            conditions.append(self.build_condition(info, cond, binds, source))
+        if fields_only:
+            query = sa.select(*(_counterpart(source, info.column) for info in self.fields))
+        else:
+            query = sa.select(source)
+        query = query.where(*conditions)
+        if lock:
+            query = query.with_for_update()
+        if len(self._statements) >= STATEMENT_CACHE_LIMIT:
+            self._statements.clear()
+        return self._statements.setdefault(key, query)
 
     # Writing --------------------------------------------------------------------------
     def group(self, record: Record) -> tuple[dict[str, list[str]], list[str]]:
@@ -509,61 +644,63 @@ def _first(values: Sequence[str]) -> str:
     return next((v for v in values if v != ""), "")
 
 
-def _multi_condition(expr: ColumnElement[Any], crit: Criterion) -> ColumnElement[bool]:
+def _counterpart(source: sa.FromClause, column: sa.Column[Any]) -> ColumnElement[Any]:
+    """``column`` of the table as seen through ``source`` (the table or an alias of it)."""
+    found = source.corresponding_column(column)
+    assert found is not None
+    return found
+
+
+def _multi_plan(crit: Criterion) -> tuple[Cond, tuple[object, ...]]:
     """Superset for a ``;``-list column: a chunk is a substring of the raw value unless the
     value holds ``^`` escapes (which may decode to anything), so either may match."""
-    escaped = expr.like("%^%")
     value = crit.value
     if crit.op is Operator.EQ:
         if ";" in value or "^" in value or value != value.strip():
-            return escaped  # such a chunk can only be stored escaped
-        return sa.or_(expr.like(f"%{like_escape(value)}%", escape="\\"), escaped)
+            return Cond.MULTI_ESCAPED, (_ESCAPED,)  # such a chunk can only be stored escaped
+        return Cond.MULTI_LIKE, (f"%{like_escape(value)}%", _ESCAPED)
     if crit.op is Operator.LIKE:
-        return sa.or_(expr.like(f"%{sql_like_pattern(value)}%", escape="\\"), escaped)
-    return sa.true()
+        return Cond.MULTI_LIKE, (f"%{sql_like_pattern(value)}%", _ESCAPED)
+    return Cond.MULTI_ANY, ()
 
 
-def _text_condition(info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
-    expr = info.expr
-    if crit.op is Operator.EQ:
-        # Exact on binary collations, a superset on case-insensitive or PAD SPACE ones.
-        return expr == crit.value
+def _text_plan(crit: Criterion) -> tuple[Cond, tuple[object, ...]]:
     if crit.op is Operator.LIKE:
         # Case-insensitive collations (MySQL, SQLite's ASCII LIKE) make this a superset.
-        return expr.like(sql_like_pattern(crit.value), escape="\\")
+        return Cond.TEXT_LIKE, (sql_like_pattern(crit.value),)
     # <, <=, >, >=: collation order is not code-point order, and numbers compare
     # numerically: decided in Python.
-    return info.column.is_not(None)
+    return _PRESENT
 
 
-def _integer_condition(info: ColumnInfo, crit: Criterion) -> ColumnElement[bool]:
+_INT_BOUNDS = {
+    Operator.LT: Cond.INT_LT,
+    Operator.LE: Cond.INT_LE,
+    Operator.GT: Cond.INT_GT,
+    Operator.GE: Cond.INT_GE,
+}
+
+
+def _integer_plan(info: ColumnInfo, crit: Criterion) -> tuple[Cond, tuple[object, ...]]:
     """An integer column reads as its decimal spelling: ``=`` is text equality with that
     spelling, ``<``/``>`` compare numerically when the value is a number."""
-    column = info.column
-    present = column.is_not(None)
-    low, high = integer_range(column.type)
+    low, high = integer_range(info.column.type)
     if crit.op is Operator.EQ:
         value = crit.value
         if _INT_RE.fullmatch(value) and str(int(value)) == value and low <= int(value) <= high:
-            return column == int(value)
-        return present  # no integer is spelled that way; foreign text (SQLite) may be
+            return Cond.INT_EQ, (int(value),)
+        return _PRESENT  # no integer is spelled that way; foreign text (SQLite) may be
     number = as_number(crit.value)
     if crit.op is Operator.LIKE or number is None or not number.is_finite():
-        return present  # string comparison (or LIKE) of the decimal spelling: Python
+        return _PRESENT  # string comparison (or LIKE) of the decimal spelling: Python
     if number.adjusted() > 30:
-        return present  # far outside any integer column (and too big to convert cheaply)
+        return _PRESENT  # far outside any integer column (and too big to convert cheaply)
     floor = int(number.to_integral_value(rounding=ROUND_FLOOR))
     ceil = int(number.to_integral_value(rounding=ROUND_CEILING))
     bound = ceil if crit.op in (Operator.LT, Operator.GE) else floor
     if not low <= bound <= high:
-        return present  # outside the column's type: let Python decide, never a cast error
-    if crit.op is Operator.LT:
-        return column < bound
-    if crit.op is Operator.LE:
-        return column <= bound
-    if crit.op is Operator.GT:
-        return column > bound
-    return column >= bound
+        return _PRESENT  # outside the column's type: let Python decide, never a cast error
+    return _INT_BOUNDS[crit.op], (bound,)
 
 
 # Require -------------------------------------------------------------------------------
@@ -674,16 +811,23 @@ class SqlBackend:
         self._password = url.password if isinstance(url.password, str) else None
         self.url = url
         self.where = describe_url(url)
-        self.engine = self._create_engine(url)
+        self.engine, self._reader = self._create_engine(url)
         #: Writes read their rows and change them in one transaction that holds the write
         #: lock from the start (SQLite: BEGIN IMMEDIATE; elsewhere SELECT ... FOR UPDATE).
         self._writer = self.engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
         self._lock = threading.Lock()
         self._tables: dict[str, TableInfo] = {}
         self._family_tables: dict[str, FamilyTable] = {}
+        self._requested: dict[str, FamilyTable] = {}
+        #: The read path's statements, compiled per family and query shape.
+        self._reads: dict[tuple[str, Shape], CompiledRead] = {}
 
-    def _create_engine(self, url: URL) -> Engine:
+    def _create_engine(self, url: URL) -> tuple[Engine, ReadPool | None]:
+        """The engine (writes, reflection, ping) and the pool of autocommit connections
+        that ``search`` reads on (none for an in-memory SQLite database, which exists on
+        its one shared connection only: reads go through the engine)."""
         backend = url.get_backend_name()
+        shared = False
         timeout = self.settings.connect_timeout
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         connect_args: dict[str, Any] = {}
@@ -695,6 +839,7 @@ class SqlBackend:
             connect_args = {"timeout": timeout, "check_same_thread": False}
             if url.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+                shared = True
             else:
                 kwargs.update(pool_size=self.settings.pool_size, max_overflow=0)
         else:
@@ -707,6 +852,20 @@ class SqlBackend:
                     url = url.update_query_dict({"charset": "utf8mb4"})
         try:
             engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+            reader = None
+            if not shared:
+                reader = ReadPool(
+                    sa.create_engine(
+                        url,
+                        connect_args=connect_args,
+                        poolclass=sa.pool.NullPool,
+                        pool_reset_on_return=None,
+                        isolation_level="AUTOCOMMIT",
+                        hide_parameters=True,
+                    ),
+                    size=self.settings.pool_size,
+                    timeout=float(kwargs.get("pool_timeout", 30)),
+                )
         except (ImportError, sa_exc.NoSuchModuleError) as exc:
             hint = {"postgresql": "ara-ldap[postgresql]", "mysql": "ara-ldap[mysql]"}.get(
                 backend, "the DBAPI driver named in the URL"
@@ -717,7 +876,7 @@ class SqlBackend:
             ) from None
         if backend == "sqlite":
             _sqlite_transactions(engine)
-        return engine
+        return engine, reader
 
     def __repr__(self) -> str:
         return f"SqlBackend({self.name!r}, {self.where!r})"
@@ -743,24 +902,31 @@ class SqlBackend:
         parameters or secret values in the message."""
         try:
             yield
-        except (
-            sa_exc.OperationalError,
-            sa_exc.InterfaceError,
-            sa_exc.DisconnectionError,
-            sa_exc.TimeoutError,
-        ) as exc:
-            raise BackendUnavailable(
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._classify(exc, what, secrets) from None
+
+    def _classify(
+        self, exc: sa_exc.SQLAlchemyError, what: str, secrets: Sequence[str] = ()
+    ) -> BackendError:
+        """The error a database exception is reported as (see :meth:`_errors`)."""
+        if isinstance(
+            exc,
+            sa_exc.OperationalError
+            | sa_exc.InterfaceError
+            | sa_exc.DisconnectionError
+            | sa_exc.TimeoutError,
+        ):
+            return BackendUnavailable(
                 f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
-            ) from None
-        except sa_exc.NoSuchTableError as exc:
-            raise BackendError(
+            )
+        if isinstance(exc, sa_exc.NoSuchTableError):
+            return BackendError(
                 f"backend {self.name!r} ({self.where}): {what}: table {exc} does not exist "
                 "(create the standard tables with 'ara-ldap sql init')"
-            ) from None
-        except sa_exc.SQLAlchemyError as exc:
-            raise BackendError(
-                f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
-            ) from None
+            )
+        return BackendError(
+            f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
+        )
 
     # Families and tables ----------------------------------------------------------------
     def families(self) -> Collection[str]:
@@ -788,9 +954,17 @@ class SqlBackend:
             return self._tables.setdefault(table, info)
 
     def family_table(self, family: str) -> FamilyTable:
+        found = self._requested.get(family)  # the hot path: the family as callers spell it
+        if found is not None:
+            return found
+        found = self._family_table(family)
+        if len(self._requested) < 1000:
+            self._requested[family] = found
+        return found
+
+    def _family_table(self, family: str) -> FamilyTable:
         name, spec = self._spec(family)
-        with self._lock:
-            cached = self._family_tables.get(name.lower())
+        cached = self._family_tables.get(name.lower())  # atomic; only ever added to
         if cached is not None:
             return cached
         built = FamilyTable.build(name, spec, self.table_info(spec.table))
@@ -818,15 +992,14 @@ class SqlBackend:
         conn: Connection,
         ft: FamilyTable,
         criteria: Sequence[Criterion],
-        conditions: Sequence[ColumnElement[bool]],
+        plan: tuple[Shape, list[object]],
         lock: bool = False,
     ) -> list[tuple[sa.Row[Any], Record]]:
         """Rows matching the criteria exactly: the server's superset, filtered in Python."""
-        query = sa.select(ft.table).where(*conditions)
-        if lock:
-            query = query.with_for_update()
+        shape, values = plan
+        query = ft.statement(shape, lock)
         out = []
-        for row in conn.execute(query):
+        for row in conn.execute(query, dict(zip(bind_names(len(values)), values, strict=True))):
             record = ft.to_record(row)
             if record_matches(record, criteria):
                 out.append((row, record))
@@ -834,9 +1007,55 @@ class SqlBackend:
 
     def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]:
         ft = self.family_table(family)
-        conditions = ft.conditions(criteria)
-        with self._errors(f"search {ft.name}"), self.engine.connect() as conn:
-            return [record for _, record in self._rows(conn, ft, criteria, conditions)]
+        shape, values = ft.plan(criteria)
+        reader = self._reader
+        if reader is None:
+            with self._errors(f"search {ft.name}"), self.engine.connect() as conn:
+                rows = self._rows(conn, ft, criteria, (shape, values))
+                return [record for _, record in rows]
+        # The read path (fastpath.py): the statement compiled once per shape, run on an
+        # autocommit connection, rows converted by a precomputed plan.
+        try:
+            read = self._compiled(ft, shape)
+            result, description = reader.fetch(
+                read.sql, read.parameters(values), read.slots is None
+            )
+            if read.slots is None:
+                assert description is not None
+                read.make_slots(description, self.engine.dialect)
+            read.uses += 1
+            return rows_to_records(result, read, criteria, render)
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._classify(exc, f"search {ft.name}") from None
+
+    @property
+    def read_pool(self) -> ReadPool | None:
+        """The connections ``search`` reads on (None for an in-memory SQLite database)."""
+        return self._reader
+
+    def read_statements(self) -> dict[tuple[str, Shape], CompiledRead]:
+        """The read path's compiled statements by (family, shape) (tests, diagnostics)."""
+        return dict(self._reads)
+
+    def _compiled(self, ft: FamilyTable, shape: Shape) -> CompiledRead:
+        key = (ft.name, shape)
+        read = self._reads.get(key)
+        if read is None:
+            count = sum(cond.arity for _, cond in shape)
+            dialect = self.engine.dialect
+            statement = ft.statement(shape, fields_only=True, short=dialect.name == "postgresql")
+            read = CompiledRead.compile(
+                statement,
+                [info.column for info in ft.fields],
+                [(str(info.name), info.key in ft.multi_valued) for info in ft.fields],
+                dialect,
+                bind_names(count),
+            )
+            with self._lock:
+                if len(self._reads) >= CACHE_LIMIT:
+                    self._reads.clear()
+                read = self._reads.setdefault(key, read)
+        return read
 
     # Writing ----------------------------------------------------------------------------
     def _secret_values(self, ft: FamilyTable, grouped: Mapping[str, Sequence[str]]) -> list[str]:
@@ -861,7 +1080,7 @@ class SqlBackend:
 
     def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int:
         ft = self.family_table(family)
-        conditions = ft.conditions(criteria)
+        plan = ft.plan(criteria)
         grouped, unknown = ft.group(changes)
         if unknown:
             # Asterisk's SQL drivers ignore columns they lack (chan_iax2 sends regserver).
@@ -878,7 +1097,7 @@ class SqlBackend:
         with self._errors(f"update {ft.name}", secrets):
             try:
                 with self._writer.begin() as conn:
-                    rows = self._rows(conn, ft, criteria, conditions, lock=True)
+                    rows = self._rows(conn, ft, criteria, plan, lock=True)
                     return self._by_key(conn, ft, [row for row, _ in rows], values)
             except sa_exc.IntegrityError as exc:
                 if is_unique_violation(exc):
@@ -887,9 +1106,9 @@ class SqlBackend:
 
     def destroy(self, family: str, criteria: Sequence[Criterion]) -> int:
         ft = self.family_table(family)
-        conditions = ft.conditions(criteria)
+        plan = ft.plan(criteria)
         with self._errors(f"destroy {ft.name}"), self._writer.begin() as conn:
-            rows = self._rows(conn, ft, criteria, conditions, lock=True)
+            rows = self._rows(conn, ft, criteria, plan, lock=True)
             return self._by_key(conn, ft, [row for row, _ in rows], None)
 
     def _by_key(
@@ -950,6 +1169,8 @@ class SqlBackend:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._reader is not None:
+            self._reader.close()
 
 
 _SQLITE_BEGIN = "ara_sqlite_begin"
