@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from ara_ldap.errors import BadRequest
 
@@ -207,6 +207,7 @@ class Criterion:
         return f"{self.field} {self.op.value} {self.value!r}"
 
 
+@lru_cache(maxsize=4096)
 def parse_field_name(name: str) -> tuple[str, Operator]:
     """Split ``"regseconds <"`` into ``("regseconds", Operator.LT)``.
 

@@ -19,7 +19,7 @@ def conformance_target() -> Iterator[Target]:
     with (
         temporary_schema(url) as schema,
         sql_target(url, schema, name="mariadb") as inner,
-        gateway_target(inner.with_capabilities(exact_keys=True)) as target,
+        gateway_target(inner) as target,
     ):
         yield target
 

@@ -15,11 +15,8 @@ from ara_ldap.testing.databases import sqlite_url
 @pytest.fixture(scope="module")
 def conformance_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     url = sqlite_url(tmp_path_factory.mktemp("conformance-gateway-sqlite"))
-    with sql_target(url, name="sqlite") as inner:
-        # As in test_sqlite.py: declared here until SqlBackend declares it itself.
-        declared = inner.with_capabilities(exact_keys=True)
-        with gateway_target(declared) as target:
-            yield target
+    with sql_target(url, name="sqlite") as inner, gateway_target(inner) as target:
+        yield target
 
 
 class TestReads(ReadSuite):

@@ -15,9 +15,7 @@ from ara_ldap.testing.databases import postgres_url, temporary_schema
 def conformance_target() -> Iterator[Target]:
     url = postgres_url()
     with temporary_schema(url) as schema, sql_target(url, schema, name="postgresql") as target:
-        # Unique keys are case- and space-exact on tables made by init_schema: declared
-        # here until SqlBackend.capabilities declares it itself.
-        yield target.with_capabilities(exact_keys=True)
+        yield target
 
 
 class TestReads(ReadSuite):

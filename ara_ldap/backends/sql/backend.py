@@ -792,6 +792,9 @@ class SqlBackend:
         bounded_text=True,  # VARCHAR(n): wider values are refused, require reports them
         unique_keys_all_families=False,  # ast_config has no unique key (SQL convention)
         repeated_values=True,  # a ";" list may repeat a value
+        # Keys compare exactly on the tables "sql init" creates (binary collations); a
+        # site table with a case-insensitive collation folds them (docs/backends.md).
+        exact_keys=True,
     )
 
     def __init__(self, name: str, settings: SqlBackendSettings) -> None:
