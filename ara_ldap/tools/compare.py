@@ -65,6 +65,19 @@ def _cell(text: str | None, width: int) -> str:
     return text.ljust(width)
 
 
+def _width(*answers: object) -> int:
+    """Column width: the longest value shown (12 to 60 characters)."""
+    longest = 12
+    for answer in answers:
+        records = answer if isinstance(answer, list) else [answer]
+        for item in records:
+            if isinstance(item, Record):
+                longest = max([longest, *(len(v) for _, v in item)])
+            elif isinstance(item, str):
+                longest = max([longest, *(len(line) for line in item.splitlines())])
+    return min(60, longest)
+
+
 def compare_records(
     left: Record | None,
     right: Record | None,
@@ -137,7 +150,8 @@ def compare_call(
     """Run ``verb`` on both sides and render the answers side by side."""
     a = _outcome(left, verb, family, args)
     b = _outcome(right, verb, family, args)
-    header = f"  {'field':24} {left.name[:32]:32} {right.name[:32]:32}"
+    width = _width(a, b)
+    header = f"  {'field':24} {_cell(left.name, width)} {_cell(right.name, width)}"
     if isinstance(a, AraError) or isinstance(b, AraError):
         same = type(a) is type(b) and str(a) == str(b)
         lines = [
@@ -151,7 +165,7 @@ def compare_call(
     if verb == "load":
         assert a is None or isinstance(a, Record)
         assert b is None or isinstance(b, Record)
-        result = compare_records(a, b, secrets, show_secrets=show_secrets)
+        result = compare_records(a, b, secrets, width, show_secrets=show_secrets)
         return Comparison([header, *result.lines], result.differences)
     if verb == "multi":
         assert isinstance(a, list) and isinstance(b, list)
@@ -161,7 +175,7 @@ def compare_call(
             ra = a[i] if i < len(a) else None
             rb = b[i] if i < len(b) else None
             lines.append(f"-- record {i + 1}")
-            result = compare_records(ra, rb, secrets, show_secrets=show_secrets)
+            result = compare_records(ra, rb, secrets, width, show_secrets=show_secrets)
             lines += result.lines
             differences += result.differences
         lines.append(f"-- {len(a)} record(s) from {left.name}, {len(b)} from {right.name}")
@@ -176,5 +190,5 @@ def compare_call(
         lb = b_lines[i] if i < len(b_lines) else None
         mark = SAME if la == lb else DIFFERENT
         differences += mark != SAME
-        lines.append(f"{mark} {i + 1:<24} {_cell(la, 32)} {_cell(lb, 32)}")
+        lines.append(f"{mark} {i + 1:<24} {_cell(la, width)} {_cell(lb, width)}")
     return Comparison(lines, differences)

@@ -16,6 +16,7 @@ types (an older alembic revision, real ENUMs) are honoured.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 import re
@@ -597,6 +598,11 @@ class FamilyTable:
                         f"{len(present)} values (list it under multi_valued to allow several)"
                     )
                 value = self.convert(info, present[0]) if present else None
+            if value is None and key in self.key_columns:
+                raise BadRequest(
+                    f"family {self.name!r}: field {info.name!r} names the record (unique key "
+                    f"of table {self.table.name}) and cannot be empty"
+                )
             if value is None and not info.nullable:
                 if insert and info.has_default:
                     continue  # the column's default applies, as if the field were absent
@@ -611,7 +617,11 @@ class FamilyTable:
             for info in self.info.columns:
                 if info.column in out or info.nullable or info.has_default:
                     continue
-                if info.kind is Kind.TEXT and info.key not in self.hidden:
+                if (
+                    info.kind is Kind.TEXT
+                    and info.key not in self.hidden
+                    and info.key not in self.key_columns
+                ):
                     out[info.column] = ""
                     continue
                 raise BadRequest(
@@ -619,6 +629,11 @@ class FamilyTable:
                     f"(column {self.table.name}.{info.name} is NOT NULL)"
                 )
         return out
+
+    @functools.cached_property
+    def key_columns(self) -> frozenset[str]:
+        """Fields in a unique key: they name a record, so they can never be empty."""
+        return frozenset(n.lower() for names in self.info.unique_keys for n in names)
 
     def conflict(self, record_values: Mapping[str, Sequence[str]], action: str) -> Conflict:
         """A unique key clash, naming the key fields the request gave (secrets masked)."""
