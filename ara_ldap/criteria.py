@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 
 from ara_ldap.errors import BadRequest
+from ara_ldap.record import Record
 
 
 class Operator(enum.Enum):
@@ -192,8 +193,6 @@ class Criterion:
         return any(self.matches_value(v) for v in present)
 
     def matches_record(self, record: Mapping[str, Sequence[str]] | object) -> bool:
-        from ara_ldap.record import Record
-
         if isinstance(record, Record):
             return self.matches(record.get_all(self.field))
         if isinstance(record, Mapping):

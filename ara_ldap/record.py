@@ -18,16 +18,19 @@ Pair = tuple[str, str]
 class Record(Sequence[Pair]):
     """An immutable, ordered sequence of ``(field, value)`` pairs; a field may repeat."""
 
-    __slots__ = ("_pairs",)
+    __slots__ = ("_canonical", "_pairs")
 
     def __init__(self, pairs: Iterable[Pair] = ()) -> None:
         self._pairs: tuple[Pair, ...] = tuple((str(f), str(v)) for f, v in pairs)
+        self._canonical = False
 
     @classmethod
     def _trusted(cls, pairs: tuple[Pair, ...]) -> Record:
-        """Wrap pairs already known to be ``(str, str)`` (backends' hot read path)."""
+        """Wrap pairs from a backend's read path: already ``(str, str)``, and each field
+        spelled one way only (the attribute map's or the table's spelling)."""
         record = cls.__new__(cls)
         record._pairs = pairs
+        record._canonical = True
         return record
 
     @classmethod
@@ -73,6 +76,10 @@ class Record(Sequence[Pair]):
 
     def get(self, field: str, default: str | None = None) -> str | None:
         """First value of ``field`` (case-insensitive), or ``default``."""
+        if self._canonical:
+            for f, v in self._pairs:
+                if f == field:
+                    return v
         key = field.lower()
         for f, v in self._pairs:
             if f.lower() == key:
@@ -81,6 +88,12 @@ class Record(Sequence[Pair]):
 
     def get_all(self, field: str) -> list[str]:
         """Every value of ``field`` in order (case-insensitive)."""
+        if self._canonical:
+            # One spelling per field: an exact hit is the whole answer (hot path of every
+            # backend's post-filter, without lower-casing every name).
+            exact = [v for f, v in self._pairs if f == field]
+            if exact:
+                return exact
         key = field.lower()
         return [v for f, v in self._pairs if f.lower() == key]
 
