@@ -20,12 +20,10 @@ rows).  Not a test.
 from __future__ import annotations
 
 import argparse
-import random
 import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,12 +31,12 @@ from typing import Any
 import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lookup import SIP_BASE, peers_ldif, percentile
+from lookup import SIP_BASE, load_peers, percentile, timed_loop
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
 from ara_ldap.testing.ldap import ldap_settings
-from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, find_schema_ldif
+from ara_ldap.testing.slapd import Slapd, find_schema_ldif
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -86,20 +84,6 @@ def load_sql(url: str, schema: str | None, rows: list[dict[str, object]]) -> Non
     engine.dispose()
 
 
-def timed(call: Callable[[str], object], keys: list[str], seconds: float) -> list[float]:
-    rng = random.Random(11)
-    out: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while True:
-        key = rng.choice(keys)
-        t0 = time.perf_counter()
-        call(key)
-        t1 = time.perf_counter()
-        out.append(t1 - t0)
-        if t1 >= deadline:
-            return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", type=int, default=10_000)
@@ -116,9 +100,7 @@ def main() -> int:
     slapd = Slapd(schema_ldifs=[find_schema_ldif()], workdir=tmp / "d")
     slapd.start()
     cleanups.append(slapd.close)
-    slapd.ldapadd(*find_fixture_ldifs()[:1])
-    (tmp / "peers.ldif").write_text(peers_ldif(args.peers, slapd.suffix))
-    slapd.ldapadd(tmp / "peers.ldif")
+    load_peers(slapd, args.peers, tmp)
     ldap_rt = open_realtime(ldap_settings(slapd, pool_size=1))
     cleanups.append(ldap_rt.close)
     base = SIP_BASE.format(suffix=slapd.suffix)
@@ -201,7 +183,7 @@ def main() -> int:
             results: dict[str, list[list[float]]] = {k: [] for k in clients[kind]}
             for _ in range(args.rounds):
                 for label, call in clients[kind].items():
-                    results[label].append(timed(call, keys, args.seconds))
+                    results[label].append(timed_loop(call, keys, args.seconds))
             rates = {k: statistics.median(len(r) / sum(r) for r in v) for k, v in results.items()}
             print(f"\n{kind} ({args.peers} peers)")
             print(f"{'client':14} {'lookups/s':>10} {'p50 µs':>8} {'p99 µs':>8}")

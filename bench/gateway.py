@@ -37,14 +37,14 @@ from typing import ClassVar
 
 import ldap3
 import yaml
-from lookup import SIP_BASE, peers_ldif, percentile
+from lookup import SIP_BASE, load_peers, percentile
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.criteria import Criterion
 from ara_ldap.record import Record
 from ara_ldap.testing.curl_client import AsteriskCurlClient, raw_request
 from ara_ldap.testing.ldap import ldap_backend_config, ldap_settings
-from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, find_schema_ldif, free_port
+from ara_ldap.testing.slapd import Slapd, find_schema_ldif, free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -250,13 +250,9 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="ara-bench-gw-"))
     with Slapd(schema_ldifs=[find_schema_ldif()], workdir=workdir / "d") as slapd:
-        slapd.ldapadd(*find_fixture_ldifs()[:1])
-        ldif = workdir / "peers.ldif"
-        ldif.write_text(peers_ldif(args.peers, slapd.suffix))
-        t0 = time.perf_counter()
-        slapd.ldapadd(ldif)
+        seconds = load_peers(slapd, args.peers, workdir)
         print(
-            f"loaded {args.peers} peers in {time.perf_counter() - t0:.1f} s; "
+            f"loaded {args.peers} peers in {seconds:.1f} s; "
             f"{os.cpu_count()} CPUs; {args.seconds:g} s per measurement"
         )
         names = [f"peer{i:05d}" for i in range(args.peers)]
@@ -394,7 +390,7 @@ def main() -> int:
             )
         print(
             f"gateway RSS: {rss:.0f} MB now, {peak:.0f} MB peak "
-            f"(10,000-entry directory; no cache in the gateway)"
+            f"({args.peers}-entry directory; no cache in the gateway)"
         )
     return 0
 

@@ -57,6 +57,16 @@ def peers_ldif(count: int, suffix: str) -> str:
     return "".join(out)
 
 
+def load_peers(slapd: Slapd, count: int, workdir: Path) -> float:
+    """The base tree and ``count`` peers, loaded with ldapadd; returns the seconds it took."""
+    slapd.ldapadd(*find_fixture_ldifs()[:1])
+    ldif = workdir / "peers.ldif"
+    ldif.write_text(peers_ldif(count, slapd.suffix))
+    t0 = time.perf_counter()
+    slapd.ldapadd(ldif)
+    return time.perf_counter() - t0
+
+
 def timed_loop(call: Callable[[str], object], names: list[str], seconds: float) -> list[float]:
     """Run lookups of random names for ``seconds``; latencies in seconds."""
     rng = random.Random(7)
@@ -86,15 +96,8 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="ara-bench-"))
     with Slapd(schema_ldifs=[find_schema_ldif()], workdir=workdir / "d") as slapd:
-        slapd.ldapadd(*find_fixture_ldifs()[:1])
-        ldif = workdir / "peers.ldif"
-        ldif.write_text(peers_ldif(args.peers, slapd.suffix))
-        t0 = time.perf_counter()
-        slapd.ldapadd(ldif)
-        print(
-            f"loaded {args.peers} peers with ldapadd in {time.perf_counter() - t0:.1f} s "
-            f"(slapd {slapd.url})"
-        )
+        seconds = load_peers(slapd, args.peers, workdir)
+        print(f"loaded {args.peers} peers with ldapadd in {seconds:.1f} s (slapd {slapd.url})")
         names = [f"peer{i:05d}" for i in range(args.peers)]
         base = SIP_BASE.format(suffix=slapd.suffix)
 
