@@ -31,7 +31,7 @@ from typing import Any
 import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lookup import SIP_BASE, load_peers, percentile, timed_loop
+from lookup import POOL_OPTIONS, SIP_BASE, load_peers, percentile, raw_ldap3, timed_loop
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
@@ -104,16 +104,7 @@ def main() -> int:
     ldap_rt = open_realtime(ldap_settings(slapd, pool_size=1))
     cleanups.append(ldap_rt.close)
     base = SIP_BASE.format(suffix=slapd.suffix)
-    raw = ldap3.Connection(
-        ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE),
-        slapd.admin_dn,
-        slapd.admin_password,
-        auto_bind=True,
-        check_names=False,
-        auto_escape=False,
-        return_empty_attributes=False,
-        auto_referrals=False,
-    )
+    raw = raw_ldap3(slapd, **POOL_OPTIONS)
 
     def raw_ldap(flt: str) -> Callable[[str], object]:
         def call(key: str) -> object:

@@ -37,7 +37,7 @@ from typing import ClassVar
 
 import ldap3
 import yaml
-from lookup import SIP_BASE, load_peers, percentile
+from lookup import POOL_OPTIONS, SIP_BASE, load_peers, percentile, raw_ldap3
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.criteria import Criterion
@@ -292,16 +292,7 @@ def main() -> int:
         )
         rt.close()
 
-        conn = ldap3.Connection(
-            ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE),
-            slapd.admin_dn,
-            slapd.admin_password,
-            auto_bind=True,
-            check_names=False,
-            auto_escape=False,
-            return_empty_attributes=False,
-            auto_referrals=False,
-        )
+        conn = raw_ldap3(slapd, **POOL_OPTIONS)
         base = SIP_BASE.format(suffix=slapd.suffix)
 
         def raw_search(name: str) -> object:

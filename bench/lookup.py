@@ -67,6 +67,23 @@ def load_peers(slapd: Slapd, count: int, workdir: Path) -> float:
     return time.perf_counter() - t0
 
 
+def raw_ldap3(slapd: Slapd, **options: object) -> ldap3.Connection:
+    """A plain ldap3 connection to ``slapd`` (the benches' reference client)."""
+    server = ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE)
+    return ldap3.Connection(  # type: ignore[arg-type]
+        server, slapd.admin_dn, slapd.admin_password, auto_bind=True, **options
+    )
+
+
+#: The connection options ara-ldap's pool uses, for a like-for-like raw client.
+POOL_OPTIONS: dict[str, object] = {
+    "check_names": False,
+    "auto_escape": False,
+    "return_empty_attributes": False,
+    "auto_referrals": False,
+}
+
+
 def timed_loop(call: Callable[[str], object], names: list[str], seconds: float) -> list[float]:
     """Run lookups of random names for ``seconds``; latencies in seconds."""
     rng = random.Random(7)
@@ -107,19 +124,8 @@ def main() -> int:
         def ours(name: str) -> object:
             return rt.single("sippeers", {"name": name})
 
-        def raw_connection(**options: object) -> ldap3.Connection:
-            server = ldap3.Server(slapd.url.rstrip("/"), get_info=ldap3.NONE)
-            return ldap3.Connection(
-                server, slapd.admin_dn, slapd.admin_password, auto_bind=True, **options
-            )  # type: ignore[arg-type]
-
-        same_options = raw_connection(
-            check_names=False,
-            auto_escape=False,
-            return_empty_attributes=False,
-            auto_referrals=False,
-        )
-        defaults = raw_connection()
+        same_options = raw_ldap3(slapd, **POOL_OPTIONS)
+        defaults = raw_ldap3(slapd)
 
         def raw(conn: ldap3.Connection) -> Callable[[str], object]:
             def call(name: str) -> object:

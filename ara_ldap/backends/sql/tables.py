@@ -37,12 +37,14 @@ def _s(length: int | None = None, collation: str | None = None) -> sa.String:
     return sa.String(length, collation=collation)
 
 
+def _cols(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """Several columns of one type (the alembic scripts list them that way)."""
+    return [sa.Column(n, type_) for n in names]
+
+
 def _sippeers(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
     def s(n: int) -> sa.String:
         return _s(n, c)
-
-    def cols(type_: Any, *names: str) -> list[sa.Column[Any]]:
-        return [sa.Column(n, type_) for n in names]
 
     yesno = s(_YESNO)
     return sa.Table(
@@ -60,47 +62,47 @@ def _sippeers(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
         sa.Column("lastms", sa.Integer),
         sa.Column("host", s(40)),
         sa.Column("type", s(6)),  # E{friend,user,peer}
-        *cols(s(40), "context", "secret", "md5secret", "remotesecret"),
-        *cols(s(95), "permit", "deny"),
+        *_cols(s(40), "context", "secret", "md5secret", "remotesecret"),
+        *_cols(s(95), "permit", "deny"),
         sa.Column("transport", s(7)),  # E{udp,tcp,tls,ws,wss,udp,tcp,tcp,udp}
         sa.Column("dtmfmode", s(9)),  # E{rfc2833,info,shortinfo,inband,auto}
         sa.Column("directmedia", s(8)),  # E{yes,no,nonat,update,outgoing}
         sa.Column("nat", s(29)),
-        *cols(s(40), "callgroup", "pickupgroup", "language"),
-        *cols(s(200), "disallow", "allow"),
+        *_cols(s(40), "callgroup", "pickupgroup", "language"),
+        *_cols(s(200), "disallow", "allow"),
         sa.Column("insecure", s(40)),
         sa.Column("trustrpid", yesno),
         sa.Column("progressinband", s(5)),  # E{yes,no,never}
-        *cols(yesno, "promiscredir", "useclientcode"),
+        *_cols(yesno, "promiscredir", "useclientcode"),
         sa.Column("accountcode", s(80)),
         sa.Column("setvar", s(200)),
-        *cols(s(40), "callerid", "amaflags"),
+        *_cols(s(40), "callerid", "amaflags"),
         sa.Column("callcounter", yesno),
         sa.Column("busylevel", sa.Integer),
-        *cols(yesno, "allowoverlap", "allowsubscribe", "videosupport"),
+        *_cols(yesno, "allowoverlap", "allowsubscribe", "videosupport"),
         sa.Column("maxcallbitrate", sa.Integer),
         sa.Column("rfc2833compensate", yesno),
         sa.Column("mailbox", s(40)),
         sa.Column("session-timers", s(9)),  # E{accept,refuse,originate}
-        *cols(sa.Integer, "session-expires", "session-minse"),
+        *_cols(sa.Integer, "session-expires", "session-minse"),
         sa.Column("session-refresher", s(3)),  # E{uac,uas}
-        *cols(s(40), "t38pt_usertpsource", "regexten", "fromdomain", "fromuser", "qualify"),
+        *_cols(s(40), "t38pt_usertpsource", "regexten", "fromdomain", "fromuser", "qualify"),
         sa.Column("defaultip", s(45)),
-        *cols(sa.Integer, "rtptimeout", "rtpholdtimeout"),
+        *_cols(sa.Integer, "rtptimeout", "rtpholdtimeout"),
         sa.Column("sendrpid", yesno),
-        *cols(s(40), "outboundproxy", "callbackextension"),
-        *cols(sa.Integer, "timert1", "timerb", "qualifyfreq"),
+        *_cols(s(40), "outboundproxy", "callbackextension"),
+        *_cols(sa.Integer, "timert1", "timerb", "qualifyfreq"),
         sa.Column("constantssrc", yesno),
-        *cols(s(95), "contactpermit", "contactdeny"),
-        *cols(yesno, "usereqphone", "textsupport", "faxdetect", "buggymwi"),
-        *cols(s(40), "auth", "fullname", "trunkname", "cid_number"),
+        *_cols(s(95), "contactpermit", "contactdeny"),
+        *_cols(yesno, "usereqphone", "textsupport", "faxdetect", "buggymwi"),
+        *_cols(s(40), "auth", "fullname", "trunkname", "cid_number"),
         sa.Column("callingpres", s(21)),  # E{allowed_not_screened, ..., prohib}
-        *cols(s(40), "mohinterpret", "mohsuggest", "parkinglot"),
-        *cols(yesno, "hasvoicemail", "subscribemwi"),
+        *_cols(s(40), "mohinterpret", "mohsuggest", "parkinglot"),
+        *_cols(yesno, "hasvoicemail", "subscribemwi"),
         sa.Column("vmexten", s(40)),
         sa.Column("autoframing", yesno),
-        *cols(sa.Integer, "rtpkeepalive", "call-limit"),
-        *cols(yesno, "g726nonstandard", "ignoresdpversion", "allowtransfer", "dynamic"),
+        *_cols(sa.Integer, "rtpkeepalive", "call-limit"),
+        *_cols(yesno, "g726nonstandard", "ignoresdpversion", "allowtransfer", "dynamic"),
         sa.Column("path", s(256)),
         sa.Column("supportpath", yesno),
         sa.Index("sippeers_name", "name"),
@@ -115,9 +117,6 @@ def _iaxfriends(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
     def s(n: int) -> sa.String:
         return _s(n, c)
 
-    def cols(type_: Any, *names: str) -> list[sa.Column[Any]]:
-        return [sa.Column(n, type_) for n in names]
-
     yesno = s(_YESNO)
     return sa.Table(
         "iaxfriends",
@@ -125,7 +124,7 @@ def _iaxfriends(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("name", s(40), nullable=False, unique=True),
         sa.Column("type", s(6)),  # E{friend,user,peer}
-        *cols(
+        *_cols(
             s(40),
             "username",
             "mailbox",
@@ -137,12 +136,12 @@ def _iaxfriends(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
             "ipaddr",
         ),
         sa.Column("port", sa.Integer),
-        *cols(s(20), "defaultip", "sourceaddress", "mask"),
+        *_cols(s(20), "defaultip", "sourceaddress", "mask"),
         sa.Column("regexten", s(40)),
         sa.Column("regseconds", sa.Integer),
         sa.Column("accountcode", s(80)),
-        *cols(s(20), "mohinterpret", "mohsuggest"),
-        *cols(s(40), "inkeys", "outkeys"),
+        *_cols(s(20), "mohinterpret", "mohsuggest"),
+        *_cols(s(40), "inkeys", "outkeys"),
         sa.Column("language", s(10)),
         sa.Column("callerid", s(100)),
         sa.Column("cid_number", s(40)),
@@ -154,12 +153,12 @@ def _iaxfriends(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
         sa.Column("requirecalltoken", s(4)),  # E{yes,no,auto}
         sa.Column("encryption", s(6)),  # E{yes,no,aes128}
         sa.Column("transfer", s(9)),  # E{yes,no,mediaonly}
-        *cols(yesno, "jitterbuffer", "forcejitterbuffer"),
-        *cols(s(200), "disallow", "allow"),
+        *_cols(yesno, "jitterbuffer", "forcejitterbuffer"),
+        *_cols(s(200), "disallow", "allow"),
         sa.Column("codecpriority", s(40)),
         sa.Column("qualify", s(10)),
         sa.Column("qualifysmoothing", yesno),
-        *cols(s(10), "qualifyfreqok", "qualifyfreqnotok"),
+        *_cols(s(10), "qualifyfreqok", "qualifyfreqnotok"),
         sa.Column("timezone", s(20)),
         sa.Column("adsi", yesno),
         sa.Column("amaflags", s(20)),
@@ -177,22 +176,19 @@ def _voicemail(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
     def s(n: int) -> sa.String:
         return _s(n, c)
 
-    def cols(type_: Any, *names: str) -> list[sa.Column[Any]]:
-        return [sa.Column(n, type_) for n in names]
-
     yesno = s(_YESNO)
     return sa.Table(
         "voicemail",
         md,
         sa.Column("uniqueid", _ID, primary_key=True, autoincrement=True),
         *[sa.Column(n, s(80), nullable=False) for n in ("context", "mailbox", "password")],
-        *cols(s(80), "fullname", "alias", "email", "pager"),
+        *_cols(s(80), "fullname", "alias", "email", "pager"),
         sa.Column("attach", yesno),
         sa.Column("attachfmt", s(10)),
         sa.Column("serveremail", s(80)),
         sa.Column("language", s(20)),
         sa.Column("tz", s(30)),
-        *cols(
+        *_cols(
             yesno,
             "deletevoicemail",
             "saycid",
@@ -203,11 +199,11 @@ def _voicemail(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
             "envelope",
         ),
         sa.Column("sayduration", sa.Integer),
-        *cols(yesno, "forcename", "forcegreetings"),
-        *cols(s(80), "callback", "dialout", "exitcontext"),
+        *_cols(yesno, "forcename", "forcegreetings"),
+        *_cols(s(80), "callback", "dialout", "exitcontext"),
         sa.Column("maxmsg", sa.Integer),
         sa.Column("volgain", sa.Numeric(5, 2)),
-        *cols(s(80), "imapuser", "imappassword", "imapserver"),
+        *_cols(s(80), "imapuser", "imappassword", "imapserver"),
         sa.Column("imapport", s(8)),
         sa.Column("imapflags", s(80)),
         sa.Column("stamp", sa.DateTime),

@@ -58,29 +58,6 @@ __all__ = [
     "run_suite",
 ]
 
-#: Case classes that only read: they share one load of the data set.
-READ_CASES: tuple[type, ...] = (
-    SingleCases,
-    LoadedRecordCases,
-    MultiCases,
-    OrderCases,
-    OperatorCases,
-    LikeCases,
-    SpecialValueCases,
-    ErrorCases,
-    RequireCases,
-    StaticCases,
-    SwitchCases,
-)
-#: Case classes that write (each case starts from a reloaded data set).
-WRITE_CASES: tuple[type, ...] = (
-    StoreCases,
-    UpdateCases,
-    Update2Cases,
-    DestroyCases,
-    StaticWriteCases,
-)
-
 
 def _check_unique_names(classes: Iterable[type]) -> None:
     """Combined by inheritance, two cases with one name would silently hide one."""
@@ -91,9 +68,6 @@ def _check_unique_names(classes: Iterable[type]) -> None:
                 if name in seen:
                     raise TypeError(f"{name} is defined in both {seen[name]} and {cls.__name__}")
                 seen[name] = cls.__name__
-
-
-_check_unique_names(READ_CASES + WRITE_CASES)
 
 
 class ReadSuite(
@@ -114,6 +88,13 @@ class ReadSuite(
 
 class WriteSuite(StoreCases, UpdateCases, Update2Cases, DestroyCases, StaticWriteCases):
     """Every write case (needs ``fresh`` besides the read fixtures)."""
+
+
+#: Case classes that only read: they share one load of the data set.
+READ_CASES: tuple[type, ...] = ReadSuite.__bases__
+#: Case classes that write (each case starts from a reloaded data set).
+WRITE_CASES: tuple[type, ...] = WriteSuite.__bases__
+_check_unique_names(READ_CASES + WRITE_CASES)
 
 
 # Running the suite programmatically -----------------------------------------------------
