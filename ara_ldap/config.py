@@ -182,6 +182,25 @@ class _PasswordSource(_Model):
         return None
 
 
+class LdapCacheSettings(_Model):
+    """The change-driven cache (docs/cache.md): an in-memory replica per family, kept
+    current by an RFC 4533 syncrepl stream from the directory."""
+
+    #: ``auto``: on when the directory offers syncprov (else off, with one log line);
+    #: ``true``: the same, but a directory without syncprov is logged as an error;
+    #: ``false``: every read goes to the directory.
+    enabled: bool | Literal["auto"] = "auto"
+    #: Families to cache (default: every family of the backend).
+    families: list[str] | None = None
+    #: Where the syncrepl cookie is kept, so a restart receives only the changes.
+    state_dir: Path | None = None
+    #: How often the watchdog checks the stream and the provider (seconds).
+    probe_interval: float = Field(0.25, gt=0, le=60)
+    #: How long a writer waits for its own change to arrive before that family's reads
+    #: go to the directory until the stream catches up (read-your-writes).
+    write_wait: float = Field(0.5, gt=0, le=30)
+
+
 class LdapBackendSettings(_PasswordSource):
     """Connection settings of an LDAP backend (the ``[_general]`` part of res_ldap.conf)."""
 
@@ -197,6 +216,9 @@ class LdapBackendSettings(_PasswordSource):
     ca_file: Path | None = None
     verify_tls: bool = True
     value_order: Literal["server", "prefix"] = "server"
+    #: Pre-encoded searches for the hot query shapes (docs/ldap.md, "fast path").
+    fast_path: bool = True
+    cache: LdapCacheSettings = Field(default_factory=LdapCacheSettings)
     default_families: bool = True
     families: dict[str, LdapFamily] = {}
 

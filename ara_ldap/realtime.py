@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TypeVar
 
-from ara_ldap.backends.base import Backend, Requirement
+from ara_ldap.backends.base import Backend, CachedReads, Requirement
 from ara_ldap.config import Route, StaticSettings
 from ara_ldap.criteria import CriteriaLike, Criterion, Operator, as_criteria, as_number
 from ara_ldap.errors import (
@@ -156,6 +156,35 @@ class Realtime:
         """One matching record: the first in ``multi`` order, or ``None``."""
         records = self.multi(family, criteria)
         return records[0] if records else None
+
+    def multi_nowait(self, family: str, criteria: CriteriaLike) -> list[Record] | None:
+        """``multi`` answered from memory without blocking, or ``None`` when only a
+        backend call can answer (no cache, cache not serving, or a failover that a
+        "not found" would trigger).  Errors in the request raise as in ``multi``."""
+        crit = as_criteria(criteria)
+        if not crit:
+            raise BadRequest("a lookup needs at least one field and value to search on")
+        route, chain = self._lookup(family)
+        first = chain[0]
+        if not isinstance(first, CachedReads):
+            return None
+        try:
+            records = first.cached_search(family, crit)
+        except BackendError:
+            return None  # the blocking path handles failover and reports it
+        if records is None:
+            return None
+        if not records and route.failover_on_not_found and len(chain) > 1:
+            return None
+        return order_records(records, crit[0].field)
+
+    def single_nowait(self, family: str, criteria: CriteriaLike) -> tuple[Record | None] | None:
+        """``single`` from memory: ``(record_or_None,)``, or ``None`` as in
+        :meth:`multi_nowait` (a 1-tuple, so "not found" differs from "cannot answer")."""
+        records = self.multi_nowait(family, criteria)
+        if records is None:
+            return None
+        return (records[0] if records else None,)
 
     # Writes -----------------------------------------------------------------------------
     def update(

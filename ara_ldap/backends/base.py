@@ -140,3 +140,16 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CachedReads(Protocol):
+    """Optional: a backend that can answer some reads from memory without blocking.
+
+    The gateway calls this on its event loop (no thread hop); it must return quickly and
+    never do I/O.  ``None`` means "ask :meth:`Backend.search`" (the cache is off, still
+    refreshing, or cannot vouch for its freshness); an empty list is a real "not found".
+    """
+
+    def cached_search(self, family: str, criteria: Sequence[Criterion]) -> list[Record] | None:
+        ...

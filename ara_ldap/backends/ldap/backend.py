@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import ldap3
 
@@ -31,6 +31,16 @@ log = logging.getLogger("ara_ldap.ldap")
 NO_SUCH_OBJECT = 32
 ALREADY_EXISTS = 68
 SIZE_LIMIT = 4
+
+
+class ReadCache(Protocol):
+    """What the backend needs of its change-driven cache (implemented in ``cache.py``)."""
+
+    def search(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Record] | None:
+        """Matching records from memory, or ``None`` when the cache must not answer."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class LdapBackend:
             for family, spec in settings.families.items()
         }
         self.pool = ConnectionPool(settings, settings.bind_password())
+        #: The change-driven cache (docs/cache.md); None while off.
+        self.cache: ReadCache | None = None
 
     def __repr__(self) -> str:
         return f"LdapBackend({self.name!r}, urls={self.settings.urls!r})"
@@ -106,10 +118,24 @@ class LdapBackend:
         return filters.build_filter(fmap.filter, parts)
 
     def _entries(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Entry]:
+        """Matching entries read from the directory itself (never the cache): what writes
+        act on, and the uncached read path."""
         for criterion in criteria:  # unknown fields fail before any I/O
             fmap.field(criterion.field)
+        entries: list[Entry] = []
+        for dn, raw in self._directory_search(fmap, criteria):
+            record = fmap.to_record(raw)
+            if not record_matches(record, criteria):
+                continue
+            entries.append(Entry(dn, record, raw))
+        return entries
 
-        def op(conn: ldap3.Connection) -> list[dict[str, Any]]:
+    def _directory_search(
+        self, fmap: FamilyMap, criteria: Sequence[Criterion]
+    ) -> list[tuple[str, dict[str, list[bytes]]]]:
+        """``(dn, raw attributes)`` of the entries the server filter selects (a superset)."""
+
+        def op(conn: ldap3.Connection) -> list[tuple[str, dict[str, list[bytes]]]]:
             # Built here: the schema it needs is read once the first connection is up.
             search_filter = self.search_filter(fmap, criteria)
             conn.search(
@@ -119,32 +145,30 @@ class LdapBackend:
                 attributes=[ldap3.ALL_ATTRIBUTES],
                 dereference_aliases=ldap3.DEREF_NEVER,
             )
-            result = conn.result or {}
-            code = result.get("result", 0)
-            if code == NO_SUCH_OBJECT:
-                raise BackendError(
-                    f"family {fmap.name!r}: search base {fmap.base_dn!r} does not exist "
-                    "(create it, e.g. with ldif/00-base.ldif, or fix base_dn)"
-                )
-            if code not in (0,):
-                raise BackendError(
-                    f"family {fmap.name!r}: search failed: {_describe_result(result)}"
-                )
-            return list(conn.response or [])
+            check_search_result(fmap, conn.result or {})
+            return [
+                (item["dn"], item.get("raw_attributes") or {})
+                for item in conn.response or []
+                if item.get("type") == "searchResEntry"
+            ]
 
-        response = self.pool.run(op, write=False)
-        entries: list[Entry] = []
-        for item in response:
-            if item.get("type") != "searchResEntry":
-                continue
-            raw = item.get("raw_attributes") or {}
-            record = fmap.to_record(raw)
-            if not record_matches(record, criteria):
-                continue
-            entries.append(Entry(item["dn"], record, raw))
-        return entries
+        return self.pool.run(op, write=False)
+
+    def cached_search(self, family: str, criteria: Sequence[Criterion]) -> list[Record] | None:
+        """The answer from the change-driven cache, without I/O; ``None`` when the cache
+        cannot answer (off, refreshing, stream down or liveness unknown)."""
+        cache = self.cache
+        if cache is None:
+            return None
+        fmap = self.family_map(family)
+        for criterion in criteria:  # unknown fields fail exactly as on the uncached path
+            fmap.field(criterion.field)
+        return cache.search(fmap, criteria)
 
     def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]:
+        hit = self.cached_search(family, criteria)
+        if hit is not None:
+            return hit
         fmap = self.family_map(family)
         return [e.record for e in self._entries(fmap, criteria)]
 
@@ -328,7 +352,21 @@ class LdapBackend:
         self.pool.run(op, write=False)
 
     def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
         self.pool.close()
+
+
+def check_search_result(fmap: FamilyMap, result: dict[str, Any]) -> None:
+    """Raise the error a failed search of ``fmap`` deserves (shared by every read road)."""
+    code = result.get("result", 0)
+    if code == NO_SUCH_OBJECT:
+        raise BackendError(
+            f"family {fmap.name!r}: search base {fmap.base_dn!r} does not exist "
+            "(create it, e.g. with ldif/00-base.ldif, or fix base_dn)"
+        )
+    if code != 0:
+        raise BackendError(f"family {fmap.name!r}: search failed: {_describe_result(result)}")
 
 
 def split_dn(dn: str) -> tuple[str, str]:
