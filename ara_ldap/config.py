@@ -195,10 +195,10 @@ class LdapCacheSettings(_Model):
     #: Where the syncrepl cookie is kept, so a restart receives only the changes.
     state_dir: Path | None = None
     #: How often the watchdog checks the stream and the provider (seconds).
-    probe_interval: float = Field(0.25, gt=0, le=60)
+    probe_interval: float = Field(default=0.25, gt=0, le=60)
     #: How long a writer waits for its own change to arrive before that family's reads
     #: go to the directory until the stream catches up (read-your-writes).
-    write_wait: float = Field(0.5, gt=0, le=30)
+    write_wait: float = Field(default=0.5, gt=0, le=30)
 
 
 class LdapBackendSettings(_PasswordSource):
@@ -218,7 +218,7 @@ class LdapBackendSettings(_PasswordSource):
     value_order: Literal["server", "prefix"] = "server"
     #: Pre-encoded searches for the hot query shapes (docs/ldap.md, "fast path").
     fast_path: bool = True
-    cache: LdapCacheSettings = Field(default_factory=LdapCacheSettings)
+    cache: LdapCacheSettings = LdapCacheSettings()
     default_families: bool = True
     families: dict[str, LdapFamily] = {}
 
