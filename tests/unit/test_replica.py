@@ -21,6 +21,7 @@ from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
 from ara_ldap.config import LdapFamily, load_settings
 from ara_ldap.criteria import Criterion, Operator, parse_criteria, record_matches
+from ara_ldap.errors import UnknownField
 from ara_ldap.record import Record
 
 BASE_DN = "dc=example,dc=org"
@@ -268,6 +269,17 @@ def test_negative_operators_scan_and_skip_nulls(sip: FamilyReplica) -> None:
 def test_search_for_an_absent_value_builds_no_candidates(sip: FamilyReplica) -> None:
     sip.upsert(uid(1), dn("1"), peer("1", context="x"))
     assert q(sip, ("context", "nope"), ("name LIKE", "%")) == []
+
+
+def test_ensure_index_prebuilds_and_rejects_unknown_fields(sip: FamilyReplica) -> None:
+    sip.upsert(uid(1), dn("peer1"), peer("peer1", regseconds="5"))
+    sip.ensure_index("Name", ordered=True)
+    sip.ensure_index("regseconds", numeric=True)
+    sip.upsert(uid(2), dn("peer2"), peer("peer2", regseconds="50"))
+    assert names(q(sip, ("name LIKE", "peer%"))) == ["peer1", "peer2"]
+    assert names(q(sip, ("regseconds >", "10"))) == ["peer2"]
+    with pytest.raises(UnknownField):
+        sip.ensure_index("nosuchfield")
 
 
 # The property: identical to brute force ----------------------------------------------------
