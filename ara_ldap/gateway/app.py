@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ara_ldap.criteria import Criterion
 from ara_ldap.errors import (
     SECRET_MASK,
     BackendError,
@@ -46,6 +47,7 @@ from ara_ldap.errors import (
 from ara_ldap.gateway import protocol
 from ara_ldap.gateway.metrics import Metrics
 from ara_ldap.realtime import Realtime
+from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.gateway")
 access_log = logging.getLogger("ara_ldap.gateway.access")
@@ -59,6 +61,8 @@ Send = Callable[[Message], Awaitable[None]]
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _CLOSE = (b"connection", b"close")
 _READS = frozenset({"single", "multi", "static"})
+#: Operations a backend's in-memory cache may answer without blocking.
+_CACHEABLE = frozenset({"single", "multi"})
 _LENGTHS = [str(n).encode("ascii") for n in range(4096)]
 
 
@@ -74,6 +78,26 @@ class Answer:
     operation: str = "-"
     #: Appended to the path in the access log (update keys, static file), secrets masked.
     detail: str = ""
+
+
+class _Context:
+    """What a failure answer is labelled with, as far as the operation got."""
+
+    __slots__ = ("detail", "label")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.detail = ""
+
+
+def _single_answer(record: Record | None, family: str) -> Answer:
+    outcome = "ok" if record is not None else "not_found"
+    return Answer(200, protocol.encode_single(record), outcome, family, "single")
+
+
+def _multi_answer(records: list[Record], family: str) -> Answer:
+    outcome = "ok" if records else "not_found"
+    return Answer(200, protocol.encode_multi(records), outcome, family, "multi")
 
 
 class _Disconnected(Exception):
@@ -283,7 +307,15 @@ class GatewayApp:
             body = read
 
         query: bytes = scope.get("query_string", b"")
-        answer = await self.workers.submit(self._dispatch, family, operation, query, body)
+        if operation in _CACHEABLE:
+            # A cache hit is answered here, on the event loop: no hop to a worker thread.
+            ready = self._guarded(self._read_nowait, family, operation, query, body)
+            if isinstance(ready, Answer):
+                await _respond(send, ready.status, ready.body)
+                return ready
+            answer = await self.workers.submit(self._dispatch, family, operation, query, ready)
+        else:
+            answer = await self.workers.submit(self._dispatch, family, operation, query, body)
         await _respond(send, answer.status, answer.body)
         return answer
 
@@ -357,75 +389,57 @@ class GatewayApp:
         else:
             await _respond(send, 200, b"ok\n")
 
-    # The operations (run in a worker thread) --------------------------------------------
-    def _dispatch(self, family: str, operation: str, query: bytes, body: bytes) -> Answer:
-        """Decode, call the Realtime, encode; every failure becomes an Asterisk failure."""
-        failure = protocol.FAILURE_BODY[operation]
-        label = family
-        detail = ""
+    # The operations ----------------------------------------------------------------------
+    def _dispatch(self, family: str, operation: str, query: bytes, body: Any) -> Answer:
+        """Run in a worker thread: decode, call the Realtime, encode.  ``body`` is the raw
+        body, or the criteria :meth:`_read_nowait` already parsed."""
+        answer = self._guarded(self._operate, family, operation, query, body)
+        assert isinstance(answer, Answer)
+        return answer
+
+    def _read_nowait(
+        self, context: _Context, family: str, operation: str, query: bytes, body: Any
+    ) -> Answer | list[Criterion]:
+        """``single``/``multi`` from a backend's cache, on the event loop; when only a
+        blocking call can answer, the parsed criteria for the worker (parsed once)."""
+        criteria = protocol.parse_lookup(body)
         rt = self.realtime
+        if operation == "single":
+            found = rt.single_nowait(family, criteria)
+            if found is None:
+                return criteria
+            return _single_answer(found[0], family)
+        records = rt.multi_nowait(family, criteria)
+        if records is None:
+            return criteria
+        return _multi_answer(records, family)
+
+    def _guarded(
+        self,
+        run: Callable[[_Context, str, str, bytes, Any], T],
+        family: str,
+        operation: str,
+        query: bytes,
+        body: Any,
+    ) -> T | Answer:
+        """``run(...)`` with every failure mapped to what Asterisk reads as one: the one
+        place both the event-loop path and the worker path get their error semantics."""
+        failure = protocol.FAILURE_BODY[operation]
+        context = _Context(family)
         try:
-            if operation == "single":
-                record = rt.single(family, protocol.parse_lookup(body))
-                return Answer(
-                    200,
-                    protocol.encode_single(record),
-                    "ok" if record is not None else "not_found",
-                    family,
-                    operation,
-                )
-            if operation == "multi":
-                records = rt.multi(family, protocol.parse_lookup(body))
-                return Answer(
-                    200,
-                    protocol.encode_multi(records),
-                    "ok" if records else "not_found",
-                    family,
-                    operation,
-                )
-            if operation == "update":
-                detail = "?…"
-                request = protocol.parse_update(query, body, self._splitter(family))
-                detail = self._describe_criteria(family, request.criteria)
-                count = rt.update2(family, request.criteria, request.changes)
-                return Answer(200, protocol.encode_count(count), "ok", family, operation, detail)
-            if operation == "store":
-                count = rt.store(family, protocol.parse_store(body))
-                return Answer(200, protocol.encode_count(count), "ok", family, operation)
-            if operation == "destroy":
-                count = rt.destroy(family, protocol.parse_lookup(body))
-                return Answer(200, protocol.encode_count(count), "ok", family, operation)
-            if operation == "require":
-                problems = rt.require(family, protocol.parse_require(body))
-                if problems:
-                    log.info("require %s: %s", family, "; ".join(problems))
-                return Answer(
-                    200,
-                    protocol.encode_require(problems),
-                    "ok" if not problems else "unmet",
-                    family,
-                    operation,
-                )
-            # static: the path's family name is only the mapping's; routing picks the family.
-            label = "-"
-            filename = protocol.parse_static_query(query)
-            detail = f"?file={protocol.encode_component(filename)}"
-            label = self._family_label(rt.static_family(filename))
-            config = rt.static(filename)
-            body = protocol.encode_static(config.categories())
-            return Answer(200, body, "ok", label, operation, detail)
+            return run(context, family, operation, query, body)
         except UnknownFamily as exc:
             log.error("%s %s: %s", operation, family, exc)
-            return Answer(404, failure, "unknown_family", label, operation, detail)
+            status, outcome = 404, "unknown_family"
         except NotFound as exc:
             log.info("%s: %s", operation, exc)
-            return Answer(200, failure, "not_found", label, operation, detail)
+            status, outcome = 200, "not_found"
         except Conflict as exc:
             log.warning("%s %s refused: %s", operation, family, exc)
-            return Answer(409, failure, "conflict", label, operation, detail)
+            status, outcome = 409, "conflict"
         except BadRequest as exc:
             log.warning("%s %s: bad request: %s", operation, family, exc)
-            return Answer(400, failure, "bad_request", label, operation, detail)
+            status, outcome = 400, "bad_request"
         except BackendError as exc:
             cause = exc.__cause__
             reason = f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc)
@@ -433,10 +447,54 @@ class GatewayApp:
             # failure_status only for reads: with failurecodes Asterisk would see an empty
             # body, harmless for a read but undefined for a write and success for require.
             status = self.failure_status if operation in _READS else 200
-            return Answer(status, failure, "backend_error", label, operation, detail)
+            outcome = "backend_error"
         except Exception:  # a bug (ours or a library's): still an answer Asterisk can read
             log.exception("%s %s: unexpected error", operation, family)
-            return Answer(500, failure, "error", label, operation, detail)
+            status, outcome = 500, "error"
+        return Answer(status, failure, outcome, context.label, operation, context.detail)
+
+    def _operate(
+        self, context: _Context, family: str, operation: str, query: bytes, body: Any
+    ) -> Answer:
+        rt = self.realtime
+        if operation == "single":
+            lookup = body if isinstance(body, list) else protocol.parse_lookup(body)
+            return _single_answer(rt.single(family, lookup), family)
+        if operation == "multi":
+            lookup = body if isinstance(body, list) else protocol.parse_lookup(body)
+            return _multi_answer(rt.multi(family, lookup), family)
+        if operation == "update":
+            context.detail = "?…"
+            request = protocol.parse_update(query, body, self._splitter(family))
+            context.detail = detail = self._describe_criteria(family, request.criteria)
+            count = rt.update2(family, request.criteria, request.changes)
+            return Answer(200, protocol.encode_count(count), "ok", family, operation, detail)
+        if operation == "store":
+            count = rt.store(family, protocol.parse_store(body))
+            return Answer(200, protocol.encode_count(count), "ok", family, operation)
+        if operation == "destroy":
+            count = rt.destroy(family, protocol.parse_lookup(body))
+            return Answer(200, protocol.encode_count(count), "ok", family, operation)
+        if operation == "require":
+            problems = rt.require(family, protocol.parse_require(body))
+            if problems:
+                log.info("require %s: %s", family, "; ".join(problems))
+            return Answer(
+                200,
+                protocol.encode_require(problems),
+                "ok" if not problems else "unmet",
+                family,
+                operation,
+            )
+        # static: the path's family name is only the mapping's; routing picks the family.
+        context.label = "-"
+        filename = protocol.parse_static_query(query)
+        context.detail = detail = f"?file={protocol.encode_component(filename)}"
+        context.label = label = self._family_label(rt.static_family(filename))
+        config = rt.static(filename)
+        return Answer(
+            200, protocol.encode_static(config.categories()), "ok", label, operation, detail
+        )
 
     def _family_label(self, family: str) -> str:
         return self._families.get(family.lower(), "-")
