@@ -241,6 +241,16 @@ def test_conjunction_uses_any_index_and_checks_every_criterion(sip: FamilyReplic
     assert [(r.get("mailbox"), r.get("context")) for r in found] == [("1234", "default")]
 
 
+def test_selective_equality_spares_building_indexes_for_other_criteria(
+    sip: FamilyReplica,
+) -> None:
+    for i in range(20):
+        sip.upsert(uid(i), dn(str(i)), peer(str(i), context="c", regseconds=str(i)))
+    found = q(sip, ("regseconds <=", "100"), ("context LIKE", "c%"), ("name", "7"))
+    assert names(found) == ["7"]
+    assert set(sip._indexes) == {"name"}
+
+
 def test_dialplan_lookup_by_context_exten_and_priority() -> None:
     ext = FamilyReplica(EXTENSIONS)
     for i, (exten, prio) in enumerate([("100", "1"), ("100", "2"), ("_1XX", "1"), ("200", "1")]):

@@ -64,6 +64,9 @@ _INTERN_BASE = 256
 
 _MAX_CHAR = "\U0010ffff"
 
+#: Candidates few enough that filtering them beats building another field's index.
+_ENOUGH = 8
+
 _sizeof = sys.getsizeof
 _FLOAT_BYTES = _sizeof(1.0)
 
@@ -314,6 +317,8 @@ class FamilyReplica:
             best_bucket: Bucket | None = None
             best_spans: Spans | None = None
             best_index: _FieldIndex | None = None
+            if len(criteria) > 1:  # equalities first: the likeliest to be selective
+                criteria = sorted(criteria, key=_not_equality)
             for c in criteria:
                 op = c.op
                 if op is _EQ:
@@ -327,7 +332,11 @@ class FamilyReplica:
                         fld = canon.get(c.field) or canon.get(c.field.lower())
                         if fld is None:
                             continue
-                        index = self._indexes.get(fld) or self._index(fld)
+                        index = self._indexes.get(fld)
+                        if index is None:
+                            if 0 <= best_n <= _ENOUGH:
+                                continue  # selective enough: not worth building another index
+                            index = self._index(fld)
                         text = index.ensure_text()
                         lo = bisect_left(text, value)
                         hi = _prefix_end(text, value, lo)
@@ -341,7 +350,11 @@ class FamilyReplica:
                     fld = canon.get(c.field) or canon.get(c.field.lower())
                     if fld is None:
                         continue
-                    index = self._indexes.get(fld) or self._index(fld)
+                    index = self._indexes.get(fld)
+                    if index is None:
+                        if 0 <= best_n <= _ENOUGH:
+                            continue  # selective enough: not worth building another index
+                        index = self._index(fld)
                     spans = _range_spans(index, op, c.value)
                     n = 0
                     for _, lo, hi in spans:
@@ -357,7 +370,11 @@ class FamilyReplica:
                 fld = canon.get(c.field) or canon.get(c.field.lower())
                 if fld is None:
                     continue
-                index = self._indexes.get(fld) or self._index(fld)
+                index = self._indexes.get(fld)
+                if index is None:
+                    if 0 <= best_n <= _ENOUGH:
+                        continue  # selective enough: not worth building another index
+                    index = self._index(fld)
                 bucket = index.buckets.get(value)
                 if bucket is None:
                     return []
@@ -479,6 +496,10 @@ class FamilyReplica:
 
 
 _MISSING: dict[Pair, Pair] = {}
+
+
+def _not_equality(criterion: Criterion) -> bool:
+    return criterion.op is not _EQ
 
 
 def _values(pairs: Iterable[Pair], fld: str) -> list[str]:
