@@ -182,6 +182,16 @@ class NullRealtime:
     def families(self) -> list[str]:
         return ["sippeers"]
 
+    def __init__(self, cached: bool = False) -> None:
+        self.cached = cached
+
+    def single_nowait(
+        self, family: str, criteria: Sequence[Criterion]
+    ) -> tuple[Record | None] | None:
+        """As a backend cache would: answered on the event loop (``--cached``), or
+        ``None`` (only a blocking call can answer) for the uncached null backend."""
+        return (self.single(family, criteria),) if self.cached else None
+
     def single(self, family: str, criteria: Sequence[Criterion]) -> Record:
         name = criteria[0].value
         return Record(
@@ -210,12 +220,13 @@ class NullRealtime:
         )
 
 
-def null_server(port: int, workers: int) -> None:
-    """``--null-server PORT``: the real app and server around :class:`NullRealtime`."""
+def null_server(port: int, workers: int, cached: bool) -> None:
+    """``--null-server PORT``: the real app and server around :class:`NullRealtime`
+    (``--cached``: every single is a cache hit, answered on the event loop)."""
     from ara_ldap.gateway.app import GatewayApp
     from ara_ldap.gateway.server import GatewayServer
 
-    app = GatewayApp(NullRealtime(), workers=workers)  # type: ignore[arg-type]
+    app = GatewayApp(NullRealtime(cached), workers=workers)  # type: ignore[arg-type]
     GatewayServer(app, port=port).run()
 
 
@@ -233,9 +244,56 @@ def start_server(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
     return server
 
 
+NULL_CLIENTS = (1, 2, 4, 8, 32)
+
+
+def null_rows(label: str, cached: bool, seconds: float) -> dict[int, Result]:
+    """The null-backend server (uncached: one worker-thread hop per request; cached:
+    answered on the event loop) at each client count; prints and returns the rows."""
+    names = [f"peer{i:05d}" for i in range(1000)]
+    port = free_port()
+    cmd = [sys.executable, __file__, "--null-server", str(port)]
+    server = start_server([*cmd, "--cached"] if cached else cmd, port)
+    rows: dict[int, Result] = {}
+    try:
+        for clients in NULL_CLIENTS:
+            cpu0 = proc_cpu(server.pid)
+            latencies, wall = http_load(port, names, clients, seconds)
+            result = Result(label, clients, latencies, wall, proc_cpu(server.pid) - cpu0)
+            rows[clients] = result
+            print(result.row(), flush=True)
+    finally:
+        server.terminate()
+        server.wait(20)
+    return rows
+
+
+def null_only(seconds: float) -> int:
+    """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box)."""
+    print(f"{os.cpu_count()} CPUs; {seconds:g} s per measurement")
+    print(f"\n{'path':30} {'cl':>3} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/req':>10}")
+    plain = null_rows("gateway, null backend", False, seconds)
+    hit = null_rows("gateway, null, cache hit", True, seconds)
+    for clients in NULL_CLIENTS:
+        a, b = plain[clients], hit[clients]
+        assert a.cpu_per_request is not None and b.cpu_per_request is not None
+        print(
+            f"@{clients:<2} cache hit / worker hop: CPU {b.cpu_per_request / a.cpu_per_request:.2f}"
+            f"x, rate {b.rate / a.rate:.2f}x"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--null-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--cached", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--null-only",
+        action="store_true",
+        help="only the null-backend rows (no slapd): the gateway's own cost, uncached "
+        "and cache hit, at 1/2/4/8/32 clients",
+    )
     parser.add_argument("--peers", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument(
@@ -245,8 +303,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.null_server:
-        null_server(args.null_server, 8)
+        null_server(args.null_server, 8, args.cached)
         return 0
+    if args.null_only:
+        return null_only(args.seconds)
 
     workdir = Path(tempfile.mkdtemp(prefix="ara-bench-gw-"))
     with Slapd(schema_ldifs=[find_schema_ldif()], workdir=workdir / "d") as slapd:
