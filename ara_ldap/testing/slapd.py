@@ -314,6 +314,7 @@ class Slapd:
         startup_timeout: float = 10.0,
         indexes: Sequence[str] = (),
         tool_timeout: float = 300.0,
+        syncprov: bool = True,
     ) -> None:
         self._slapd = self._tool("slapd", slapd_path)
         self._slapadd = self._tool("slapadd", slapadd_path)
@@ -332,6 +333,7 @@ class Slapd:
         self._startup_timeout = startup_timeout
         self._tool_timeout = tool_timeout
         self._indexes = tuple(indexes)
+        self._syncprov = syncprov
         self._auto_port = port is None
         self._port = free_port() if port is None else port
         self._configured = False
@@ -540,6 +542,29 @@ class Slapd:
         if result.returncode != 0:
             raise SlapdError(self._tool_failure("ldapadd of LDIF text", result))
 
+    def ldapmodify_text(self, ldif: str) -> None:
+        """Apply LDIF change records (``changetype: modify|add|delete|modrdn``) as the
+        rootdn: a change made beside ara-ldap, as an admin's ldapmodify would."""
+        self._require_running("ldapmodify")
+        command = [
+            str(self._ldapmodify),
+            "-x",
+            "-H",
+            self.url,
+            "-D",
+            self.admin_dn,
+            "-y",
+            str(self.password_file),
+        ]
+        result = self._run_tool(command, ldif)
+        if result.returncode != 0:
+            raise SlapdError(self._tool_failure("ldapmodify", result))
+
+    @property
+    def syncprov(self) -> bool:
+        """Whether the database runs the syncprov overlay (syncrepl provider)."""
+        return self._syncprov
+
     def ldapmodify_config(self, ldif: str) -> None:
         """Apply LDIF change records to cn=config over ldapi with SASL EXTERNAL."""
         self._require_running("ldapmodify")
@@ -595,7 +620,8 @@ class Slapd:
             raise SlapdError(f"cannot run {what}: slapd is not running ({self!r}); call start()")
 
     def _config_ldif(self) -> str:
-        """cn=config for this instance (slapd.md section 6, without syncprov)."""
+        """cn=config for this instance (slapd.md section 6; syncprov unless disabled, so
+        the change-driven cache has a stream to follow)."""
         workdir = self._workdir
         peer = f"gidNumber={os.getegid()}+uidNumber={os.geteuid()},cn=peercred,cn=external,cn=auth"
         includes = [(SYSTEM_SCHEMA_DIR / f"{name}.ldif").as_uri() for name in STANDARD_SCHEMAS]
@@ -623,6 +649,7 @@ class Slapd:
                 "cn: module{0}",
                 ldif_line("olcModulePath", str(MODULE_PATH)),
                 "olcModuleLoad: back_mdb",
+                *(["olcModuleLoad: syncprov"] if self._syncprov else []),
             ],
             ["dn: cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: schema"],
             *([f"include: {uri}"] for uri in includes),
@@ -654,6 +681,17 @@ class Slapd:
                 f"olcAccess: {{0}}to * by dn.exact={peer} manage by * read",
             ],
         ]
+        if self._syncprov:
+            blocks.append(
+                [
+                    "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config",
+                    "objectClass: olcOverlayConfig",
+                    "objectClass: olcSyncProvConfig",
+                    "olcOverlay: {0}syncprov",
+                    "olcSpCheckpoint: 100 10",
+                    "olcSpSessionlog: 1000",
+                ]
+            )
         return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
     def _configure(self) -> None:

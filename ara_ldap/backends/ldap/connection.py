@@ -65,6 +65,36 @@ def _is_alive(conn: ldap3.Connection) -> bool:
     return not readable
 
 
+def make_tls(settings: LdapBackendSettings) -> ldap3.Tls | None:
+    """The TLS settings every connection of a backend uses (the pool's, the cache's)."""
+    needs = settings.start_tls or any(u.startswith("ldaps://") for u in settings.urls)
+    if not needs:
+        return None
+    return ldap3.Tls(
+        validate=ssl.CERT_REQUIRED if settings.verify_tls else ssl.CERT_NONE,
+        ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
+    )
+
+
+def bind_args(settings: LdapBackendSettings, password: str | None) -> dict[str, Any]:
+    """``ldap3.Connection`` keyword arguments binding as the backend's identity."""
+    if settings.bind_dn:
+        return {"user": settings.bind_dn, "password": password, "authentication": ldap3.SIMPLE}
+    if all(u.startswith("ldapi://") for u in settings.urls):
+        return {
+            "authentication": ldap3.SASL,
+            "sasl_mechanism": ldap3.EXTERNAL,
+            "sasl_credentials": "",
+        }
+    return {"authentication": ldap3.ANONYMOUS}
+
+
+def start_tls_if_needed(conn: ldap3.Connection, settings: LdapBackendSettings, url: str) -> None:
+    """StartTLS when configured and the URL is not already encrypted or local."""
+    if settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
+        conn.start_tls(read_server_info=False)
+
+
 class ConnectionPool:
     """Bound connections to the first reachable server of ``settings.urls``."""
 
@@ -84,14 +114,7 @@ class ConnectionPool:
 
     # Servers ----------------------------------------------------------------------------
     def _tls(self) -> ldap3.Tls | None:
-        s = self._settings
-        needs = s.start_tls or any(u.startswith("ldaps://") for u in s.urls)
-        if not needs:
-            return None
-        return ldap3.Tls(
-            validate=ssl.CERT_REQUIRED if s.verify_tls else ssl.CERT_NONE,
-            ca_certs_file=str(s.ca_file) if s.ca_file else None,
-        )
+        return make_tls(self._settings)
 
     def _server(self, url: str) -> ldap3.Server:
         return ldap3.Server(
@@ -103,16 +126,7 @@ class ConnectionPool:
 
     # Opening ----------------------------------------------------------------------------
     def _bind_args(self) -> dict[str, Any]:
-        s = self._settings
-        if s.bind_dn:
-            return {"user": s.bind_dn, "password": self._password, "authentication": ldap3.SIMPLE}
-        if all(u.startswith("ldapi://") for u in s.urls):
-            return {
-                "authentication": ldap3.SASL,
-                "sasl_mechanism": ldap3.EXTERNAL,
-                "sasl_credentials": "",
-            }
-        return {"authentication": ldap3.ANONYMOUS}
+        return bind_args(self._settings, self._password)
 
     def _open(self) -> ldap3.Connection:
         now = time.monotonic()
@@ -139,8 +153,7 @@ class ConnectionPool:
             )
             try:
                 conn.open(read_server_info=False)
-                if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
-                    conn.start_tls(read_server_info=False)
+                start_tls_if_needed(conn, self._settings, url)
                 bound = conn.bind(read_server_info=False)
             except (LDAPStartTLSError, *WIRE_ERRORS) as exc:
                 self._mark_down(url, _describe_wire(exc))
