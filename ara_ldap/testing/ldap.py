@@ -20,6 +20,9 @@ def ldap_backend_config(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
         "retry_interval": 0,
         "connect_timeout": 2,
         "timeout": 5,
+        # Off unless a test asks: tests that write with ldapmodify and read at once stay
+        # deterministic (the product default is "auto"; docs/cache.md).
+        "cache": {"enabled": False},
     }
     config.update(overrides)
     return config

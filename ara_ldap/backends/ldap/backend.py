@@ -9,7 +9,8 @@ narrows, Python finishes), counts are real, connections are pooled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,6 +42,28 @@ class ReadCache(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def writing(self, fmap: FamilyMap) -> AbstractContextManager[WriteNote]:
+        """Around a write: the family is read uncached while it is in flight, and the
+        writer waits (bounded) until its change is back in memory (read-your-writes)."""
+        ...
+
+
+class WriteNote(Protocol):
+    """What a writer tells the cache: the DNs it wrote (added/modified/renamed to) and
+    the DNs it deleted."""
+
+    def wrote(self, dn: str) -> None: ...
+
+    def removed(self, dn: str) -> None: ...
+
+
+class _NoNote:
+    def wrote(self, dn: str) -> None:
+        pass
+
+    def removed(self, dn: str) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -77,8 +100,15 @@ class LdapBackend:
             for family, spec in settings.families.items()
         }
         self.pool = ConnectionPool(settings, settings.bind_password())
-        #: The change-driven cache (docs/cache.md); None while off.
+        #: The change-driven cache (docs/cache.md); None while off.  It starts in the
+        #: background (reads go to the directory until it is live), so no caller waits.
         self.cache: ReadCache | None = None
+        if settings.cache.enabled is not False and self._maps:
+            from ara_ldap.backends.ldap.cache import DirectoryCache
+
+            self.cache = DirectoryCache(
+                name, settings, settings.bind_password(), self._maps, self.pool
+            )
 
     def __repr__(self) -> str:
         return f"LdapBackend({self.name!r}, urls={self.settings.urls!r})"
@@ -173,6 +203,14 @@ class LdapBackend:
         return [e.record for e in self._entries(fmap, criteria)]
 
     # Writing ----------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self, fmap: FamilyMap) -> Iterator[WriteNote]:
+        if self.cache is None:
+            yield _NoNote()
+            return
+        with self.cache.writing(fmap) as note:
+            yield note
+
     def store(self, family: str, record: Record) -> int:
         fmap = self.family_map(family)
         entry = fmap.entry_for(record)
@@ -197,7 +235,10 @@ class LdapBackend:
                 )
             raise BackendError(f"family {fmap.name!r}: store refused: {_describe_result(result)}")
 
-        return self.pool.run(op, write=True)
+        with self._writing(fmap) as note:
+            stored = self.pool.run(op, write=True)
+            note.wrote(dn)
+        return stored
 
     def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int:
         fmap = self.family_map(family)
@@ -216,14 +257,18 @@ class LdapBackend:
         schema = self.schema()
         aux = [c for c in fmap.object_classes if schema.kind(c) == AUXILIARY]
         count = 0
-        for entry in entries:
-            self._update_entry(fmap, entry, new_values, aux)
-            count += 1
+        with self._writing(fmap) as note:
+            for entry in entries:
+                written = self._update_entry(fmap, entry, new_values, aux)
+                if written is not None:
+                    note.wrote(written)
+                count += 1
         return count
 
     def _update_entry(
         self, fmap: FamilyMap, entry: Entry, new_values: dict[str, list[str]], aux: list[str]
-    ) -> None:
+    ) -> str | None:
+        """Apply the changes to one entry; its DN afterwards, or None if nothing changed."""
         current = {k.lower(): v for k, v in entry.raw.items()}
         changes: dict[str, list[tuple[str, list[str]]]] = {}
         for fld, values in new_values.items():
@@ -269,8 +314,9 @@ class LdapBackend:
                 )
 
         if new_rdn is None and not changes:
-            return
+            return None
         self.pool.run(op, write=True)
+        return dn
 
     def _renamed_rdn(
         self, fmap: FamilyMap, entry: Entry, new_values: dict[str, list[str]]
@@ -293,6 +339,12 @@ class LdapBackend:
         fmap = self.family_map(family)
         entries = self._entries(fmap, criteria)
         count = 0
+        with self._writing(fmap) as note:
+            count = self._destroy_entries(fmap, entries, note)
+        return count
+
+    def _destroy_entries(self, fmap: FamilyMap, entries: list[Entry], note: WriteNote) -> int:
+        count = 0
         for entry in entries:
 
             def op(conn: ldap3.Connection, dn: str = entry.dn) -> bool:
@@ -308,6 +360,7 @@ class LdapBackend:
                 )
 
             if self.pool.run(op, write=True):
+                note.removed(entry.dn)
                 count += 1
         return count
 

@@ -1,0 +1,505 @@
+"""The change-driven cache: one syncrepl stream and one in-memory replica per family.
+
+The contract (docs/cache.md): a family answers from memory only while its stream is live
+AND a probe of the server succeeded within the last few probe intervals; otherwise
+:meth:`DirectoryCache.search` returns ``None`` and the backend reads the directory, so an
+outdated snapshot is never served.  Writes made through this process mark the family
+uncached while in flight and then wait (up to ``write_wait``) until the change has come
+back through the stream; if it does not, the family stays uncached until it has.
+
+State of a family: ``starting`` → ``refreshing`` → ``live``; any failure → ``broken`` (the
+watchdog reconnects with backoff, resuming from the cookie) ; ``off`` when the directory
+cannot serve the stream at all (no syncprov, size/time limits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ldap3
+
+from ara_ldap.backends.ldap.connection import ConnectionPool, bind_args, make_tls
+from ara_ldap.backends.ldap.mapping import FamilyMap
+from ara_ldap.backends.ldap.replica import FamilyReplica
+from ara_ldap.backends.ldap.syncrepl import (
+    ADMIN_LIMIT_EXCEEDED,
+    SIZE_LIMIT_EXCEEDED,
+    SYNC_REFRESH_REQUIRED,
+    SYNC_REQUEST_OID,
+    TIME_LIMIT_EXCEEDED,
+    SyncConsumer,
+)
+from ara_ldap.config import LdapBackendSettings
+from ara_ldap.criteria import Criterion
+from ara_ldap.record import Record
+
+log = logging.getLogger("ara_ldap.ldap.cache")
+
+STARTING, REFRESHING, LIVE, BROKEN, OFF = "starting", "refreshing", "live", "broken", "off"
+_LIMIT_CODES = (SIZE_LIMIT_EXCEEDED, TIME_LIMIT_EXCEEDED, ADMIN_LIMIT_EXCEEDED)
+#: A probe older than this many intervals leaves liveness unknown: reads go uncached.
+_VOUCH_INTERVALS = 3.0
+_MAX_BACKOFF = 5.0
+
+
+@dataclass
+class _Target:
+    """A change this process wrote, not yet seen on the stream."""
+
+    dn: str
+    uuid: bytes | None = None  # None: a delete (wait until the dn is gone)
+    csn: str = ""
+    since: float = field(default_factory=time.monotonic)
+
+
+class _Family:
+    def __init__(self, fmap: FamilyMap) -> None:
+        self.fmap = fmap
+        self.replica = FamilyReplica(fmap)
+        self.state = STARTING
+        self.consumer: SyncConsumer | None = None
+        self.cookie: bytes | None = None
+        self.changed = threading.Condition()
+        self.inflight = 0
+        self.pending: list[_Target] = []
+        self.retry_at = 0.0
+        self.backoff = 0.1
+        self.refresh_started = 0.0
+        self.csn: dict[bytes, str] = {}
+
+    def satisfied(self, target: _Target) -> bool:
+        consumer = self.consumer
+        if consumer is None:
+            return False
+        if target.uuid is None:
+            return not self.replica.has_dn(target.dn)
+        have = consumer.csn.get(target.uuid)
+        return (
+            have is not None and have >= target.csn and self.replica.dn_of(target.uuid) is not None
+        )
+
+    def notify(self) -> None:
+        with self.changed:
+            if self.pending:
+                self.pending = [t for t in self.pending if not self.satisfied(t)]
+            self.changed.notify_all()
+
+
+class WriteNote:
+    """What a writer tells the cache about its change (see :meth:`DirectoryCache.writing`)."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.deleted: list[str] = []
+
+    def wrote(self, dn: str) -> None:
+        self.written.append(dn)
+
+    def removed(self, dn: str) -> None:
+        self.deleted.append(dn)
+
+
+class DirectoryCache:
+    """The backend's :class:`ReadCache`: started in the background, answers once live."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: LdapBackendSettings,
+        password: str | None,
+        maps: Mapping[str, FamilyMap],
+        pool: ConnectionPool,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self._password = password
+        self._pool = pool
+        wanted = settings.cache.families
+        chosen = [
+            m
+            for m in maps.values()
+            if wanted is None or m.name.lower() in {w.lower() for w in wanted}
+        ]
+        self._families = {m.name.lower(): _Family(m) for m in chosen}
+        self.enabled: bool | None = None  # None until the directory was asked
+        self._probe_ok_at = 0.0
+        self._probe_conn: ldap3.Connection | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watchdog, name=f"ara-ldap-cache-{name}", daemon=True
+        )
+        self._thread.start()
+
+    # Reading ------------------------------------------------------------------------------
+    def search(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Record] | None:
+        fam = self._families.get(fmap.name.lower())
+        if fam is None or not self._usable(fam):
+            return None
+        return fam.replica.search(criteria)
+
+    def _usable(self, fam: _Family) -> bool:
+        if fam.state != LIVE or fam.inflight or fam.pending:
+            return False
+        consumer = fam.consumer
+        if consumer is None or not consumer.alive():
+            return False
+        window = self.settings.cache.probe_interval * _VOUCH_INTERVALS
+        return time.monotonic() - self._probe_ok_at <= window
+
+    def state(self, family: str) -> str:
+        fam = self._families.get(family.lower())
+        return fam.state if fam is not None else OFF
+
+    def live(self, family: str) -> bool:
+        """Whether reads of ``family`` are answered from memory right now."""
+        fam = self._families.get(family.lower())
+        return fam is not None and self._usable(fam)
+
+    # Memory -------------------------------------------------------------------------------
+    def memory(self) -> dict[str, tuple[int, int]]:
+        """``{family: (entries, bytes)}`` of every cached family."""
+        return {
+            f.fmap.name: (len(f.replica), f.replica.memory_bytes()) for f in self._families.values()
+        }
+
+    def memory_bytes(self) -> int:
+        return sum(b for _, b in self.memory().values())
+
+    def bytes_per_entry(self) -> float:
+        entries = sum(n for n, _ in self.memory().values())
+        return self.memory_bytes() / entries if entries else 0.0
+
+    # Writing ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, fmap: FamilyMap) -> Iterator[WriteNote]:
+        """Around a write of ``fmap``: uncached while in flight, then read-your-writes."""
+        fam = self._families.get(fmap.name.lower())
+        note = WriteNote()
+        if fam is None:
+            yield note
+            return
+        with fam.changed:
+            fam.inflight += 1
+        try:
+            yield note
+        finally:
+            try:
+                targets = [_Target(dn) for dn in note.deleted]
+                targets += [t for t in (self._target(dn) for dn in note.written) if t]
+                with fam.changed:
+                    fam.pending.extend(t for t in targets if not fam.satisfied(t))
+            finally:
+                with fam.changed:
+                    fam.inflight -= 1
+            self._wait(fam, self.settings.cache.write_wait)
+
+    def _target(self, dn: str) -> _Target | None:
+        """The entryUUID and entryCSN the directory gave the written entry."""
+
+        def op(conn: ldap3.Connection) -> _Target | None:
+            conn.search(
+                dn,
+                "(objectClass=*)",
+                search_scope=ldap3.BASE,
+                attributes=["entryUUID", "entryCSN"],
+                dereference_aliases=ldap3.DEREF_NEVER,
+            )
+            for item in conn.response or []:
+                raw = item.get("raw_attributes") or {}
+                uuid = _uuid_bytes(raw.get("entryUUID"))
+                csn = (raw.get("entryCSN") or [b""])[0].decode("ascii", "replace")
+                if uuid:
+                    return _Target(dn, uuid, csn)
+            return None
+
+        try:
+            return self._pool.run(op, write=False)
+        except Exception:  # unknown outcome: the stream will tell, or resync
+            return _Target(dn, b"?", "~")  # never satisfied: uncached until the next refresh
+
+    def _wait(self, fam: _Family, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with fam.changed:
+            while fam.pending:
+                fam.pending = [t for t in fam.pending if not fam.satisfied(t)]
+                remaining = deadline - time.monotonic()
+                if not fam.pending or remaining <= 0:
+                    break
+                fam.changed.wait(min(remaining, 0.05))
+            return not fam.pending
+
+    def wait_synced(self, timeout: float = 5.0) -> bool:
+        """Barrier for tests and CI: True once every cached family is live and holds
+        exactly the (entryUUID, entryCSN) pairs the directory has now."""
+        deadline = time.monotonic() + timeout
+        for fam in self._families.values():
+            if fam.state == OFF:
+                continue
+            want = self._directory_csns(fam.fmap)
+            while True:
+                consumer = fam.consumer
+                if (
+                    want is not None
+                    and consumer is not None
+                    and self._usable(fam)
+                    and _same_csns(consumer, want)
+                ):
+                    break
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
+                if want is None:
+                    want = self._directory_csns(fam.fmap)
+        return True
+
+    def _directory_csns(self, fmap: FamilyMap) -> dict[bytes, str] | None:
+        def op(conn: ldap3.Connection) -> dict[bytes, str]:
+            conn.search(
+                fmap.base_dn,
+                fmap.filter,
+                search_scope=ldap3.SUBTREE,
+                attributes=["entryUUID", "entryCSN"],
+                dereference_aliases=ldap3.DEREF_NEVER,
+            )
+            out: dict[bytes, str] = {}
+            for item in conn.response or []:
+                raw = item.get("raw_attributes") or {}
+                uuid = _uuid_bytes(raw.get("entryUUID"))
+                if uuid:
+                    out[uuid] = (raw.get("entryCSN") or [b""])[0].decode("ascii", "replace")
+            return out
+
+        try:
+            return self._pool.run(op, write=False)
+        except Exception:  # the barrier just waits longer
+            return None
+
+    # The watchdog -------------------------------------------------------------------------
+    def _watchdog(self) -> None:
+        """Probe, (re)start streams, promote refreshed ones; never dies."""
+        interval = self.settings.cache.probe_interval
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception as exc:  # the watchdog must keep running
+                log.warning("cache %s: watchdog error: %s", self.name, exc)
+            self._stop.wait(interval)
+
+    def _tick(self) -> None:
+        if self.enabled is None:
+            self.enabled = self._check_enabled()
+            if self.enabled is None:
+                return  # not reachable yet: ask again at the next tick
+            if not self.enabled:
+                for fam in self._families.values():
+                    fam.state = OFF
+                return
+        if not self.enabled:
+            return
+        ok = self._probe()
+        now = time.monotonic()
+        if ok:
+            self._probe_ok_at = now
+        for fam in self._families.values():
+            self._step(fam, ok, now)
+
+    def _step(self, fam: _Family, probe_ok: bool, now: float) -> None:
+        consumer = fam.consumer
+        if fam.state == OFF:
+            return
+        if consumer is not None and (not probe_ok or not consumer.alive()):
+            self._break(fam, consumer, probe_ok)
+            return
+        if fam.state == REFRESHING and consumer is not None and consumer.refreshed.is_set():
+            with fam.changed:
+                fam.pending = [t for t in fam.pending if t.since > fam.refresh_started]
+                fam.state = LIVE
+            fam.backoff = 0.1
+            entries, size = len(fam.replica), fam.replica.memory_bytes()
+            log.info(
+                "cache %s/%s live: %d entries, %d bytes (%.0f bytes per entry), refresh %.3f s",
+                self.name,
+                fam.fmap.name,
+                entries,
+                size,
+                size / entries if entries else 0.0,
+                now - fam.refresh_started,
+            )
+        stuck = fam.pending and now - min(t.since for t in fam.pending) > max(
+            2.0, 4 * self.settings.cache.write_wait
+        )
+        if fam.state == LIVE and consumer is not None and stuck:
+            log.warning(
+                "cache %s/%s: own write not seen on the stream; resyncing", self.name, fam.fmap.name
+            )
+            self._break(fam, consumer, probe_ok)
+            return
+        if fam.state in (STARTING, BROKEN) and probe_ok and now >= fam.retry_at:
+            self._start(fam, now)
+
+    def _break(self, fam: _Family, consumer: SyncConsumer, probe_ok: bool) -> None:
+        fam.state = BROKEN
+        fam.consumer = None
+        consumer.close()
+        code = consumer.done_code
+        if code in _LIMIT_CODES:
+            fam.state = OFF
+            who = self.settings.bind_dn or "the anonymous identity"
+            log.error(
+                "cache %s/%s off: the directory cut the refresh short (%s); give the cache's "
+                'identity unlimited search limits, e.g. in slapd.conf: limits dn.exact="%s" '
+                "size=unlimited time=unlimited (cn=config: olcLimits on the database); reads "
+                "go to the directory",
+                self.name,
+                fam.fmap.name,
+                consumer.error,
+                who,
+            )
+            return
+        if code == SYNC_REFRESH_REQUIRED:
+            fam.cookie = None  # stale or refused cookie: a full refresh
+        else:
+            fam.cookie = consumer.cookie
+        fam.retry_at = time.monotonic() + fam.backoff
+        fam.backoff = min(fam.backoff * 2, _MAX_BACKOFF)
+        reason = consumer.error or ("probe failed" if not probe_ok else "stream closed")
+        log.warning("cache %s/%s uncached: %s", self.name, fam.fmap.name, reason)
+
+    def _start(self, fam: _Family, now: float) -> None:
+        if fam.cookie is None:
+            fam.replica.clear()
+        consumer = SyncConsumer(
+            self.settings,
+            self._password,
+            fam.fmap,
+            fam.replica,
+            cookie=fam.cookie,
+            on_change=fam.notify,
+        )
+        if fam.cookie is None:
+            fam.csn = {}
+        consumer.csn = fam.csn  # resumed from the cookie: the entries' CSNs still hold
+        fam.refresh_started = now
+        fam.state = REFRESHING
+        fam.consumer = consumer
+        try:
+            consumer.start()
+        except Exception as exc:  # retried with backoff
+            fam.consumer = None
+            fam.state = BROKEN
+            fam.retry_at = time.monotonic() + fam.backoff
+            fam.backoff = min(fam.backoff * 2, _MAX_BACKOFF)
+            log.warning("cache %s/%s: %s", self.name, fam.fmap.name, exc)
+
+    # Probing ------------------------------------------------------------------------------
+    def _probe_connection(self) -> ldap3.Connection:
+        conn = self._probe_conn
+        if conn is not None and not conn.closed:
+            return conn
+        url = self.settings.urls[0]
+        server = ldap3.Server(
+            url,
+            get_info=ldap3.NONE,
+            connect_timeout=self.settings.connect_timeout,
+            tls=make_tls(self.settings),
+        )
+        conn = ldap3.Connection(
+            server,
+            raise_exceptions=False,
+            auto_referrals=False,
+            receive_timeout=1,
+            **bind_args(self.settings, self._password),
+        )
+        conn.open(read_server_info=False)
+        if not conn.bind(read_server_info=False):
+            raise ConnectionError("probe bind refused")
+        self._probe_conn = conn
+        return conn
+
+    def _probe(self) -> bool:
+        """One base search of the rootDSE on a separate connection, short timeout: a
+        frozen provider (SIGSTOP: TCP still connects) fails it."""
+        try:
+            conn = self._probe_connection()
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                sock.settimeout(min(1.0, max(0.2, 2 * self.settings.cache.probe_interval)))
+            ok = conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
+            if ok:
+                return True
+        except Exception:  # any failure: liveness not vouched for
+            pass
+        self._drop_probe()
+        return False
+
+    def _drop_probe(self) -> None:
+        conn, self._probe_conn = self._probe_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.unbind()
+
+    def _check_enabled(self) -> bool | None:
+        """Ask the rootDSE whether the directory offers syncrepl."""
+        mode = self.settings.cache.enabled
+        try:
+            conn = self._probe_connection()
+            conn.search(
+                "", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["supportedControl"]
+            )
+            controls = {
+                v.decode("ascii", "replace")
+                for item in conn.response or []
+                for v in (item.get("raw_attributes") or {}).get("supportedControl", [])
+            }
+        except Exception as exc:  # retried at the next tick
+            self._drop_probe()
+            log.debug("cache %s: directory not reachable yet: %s", self.name, exc)
+            return None
+        if SYNC_REQUEST_OID in controls:
+            return True
+        (log.error if mode is True else log.info)(
+            "cache %s off: the directory does not offer syncrepl (no %s in the rootDSE's "
+            "supportedControl); add the syncprov overlay to the database (docs/cache.md); "
+            "reads go to the directory",
+            self.name,
+            SYNC_REQUEST_OID,
+        )
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+        for fam in self._families.values():
+            if fam.consumer is not None:
+                fam.consumer.close()
+                fam.consumer = None
+            fam.state = OFF
+        self._drop_probe()
+
+    # For tests ----------------------------------------------------------------------------
+    def consumer(self, family: str) -> SyncConsumer | None:
+        fam = self._families.get(family.lower())
+        return fam.consumer if fam is not None else None
+
+
+def _uuid_bytes(values: Sequence[bytes] | None) -> bytes | None:
+    """entryUUID as the 16 bytes the Sync State control carries."""
+    if not values:
+        return None
+    text = values[0].decode("ascii", "replace").replace("-", "")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def _same_csns(consumer: SyncConsumer, want: Mapping[bytes, str]) -> bool:
+    with consumer.lock:
+        have = consumer.csn
+        return len(have) == len(want) and all(have.get(u) == c for u, c in want.items())
