@@ -41,6 +41,7 @@ from ara_ldap.record import Record
 log = logging.getLogger("ara_ldap.ldap.cache")
 
 STARTING, REFRESHING, LIVE, BROKEN, OFF = "starting", "refreshing", "live", "broken", "off"
+NO_SUCH_OBJECT = 32
 _LIMIT_CODES = (SIZE_LIMIT_EXCEEDED, TIME_LIMIT_EXCEEDED, ADMIN_LIMIT_EXCEEDED)
 #: A probe older than this many intervals leaves liveness unknown: reads go uncached.
 _VOUCH_INTERVALS = 3.0
@@ -359,6 +360,15 @@ class DirectoryCache:
                 fam.fmap.name,
                 consumer.error,
                 who,
+            )
+            return
+        if code == NO_SUCH_OBJECT:
+            fam.state = OFF
+            log.warning(
+                "cache %s/%s off: its base %r does not exist; reads go to the directory",
+                self.name,
+                fam.fmap.name,
+                fam.fmap.base_dn,
             )
             return
         if code == SYNC_REFRESH_REQUIRED:
