@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import ldap3
 
-from ara_ldap.backends.ldap.connection import ConnectionPool, bind_args, make_tls
+from ara_ldap.backends.ldap.connection import ConnectionPool, bind_args, make_server
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
 from ara_ldap.backends.ldap.syncrepl import (
@@ -412,12 +412,7 @@ class DirectoryCache:
         if conn is not None and not conn.closed:
             return conn
         url = self.settings.urls[0]
-        server = ldap3.Server(
-            url,
-            get_info=ldap3.NONE,
-            connect_timeout=self.settings.connect_timeout,
-            tls=make_tls(self.settings),
-        )
+        server = make_server(self.settings, url)
         conn = ldap3.Connection(
             server,
             raise_exceptions=False,

@@ -76,6 +76,16 @@ def make_tls(settings: LdapBackendSettings) -> ldap3.Tls | None:
     )
 
 
+def make_server(settings: LdapBackendSettings, url: str) -> ldap3.Server:
+    """A fresh ``ldap3.Server`` for ``url`` without schema reads (every connection's)."""
+    return ldap3.Server(
+        url,
+        get_info=ldap3.NONE,
+        connect_timeout=settings.connect_timeout,
+        tls=make_tls(settings),
+    )
+
+
 def bind_args(settings: LdapBackendSettings, password: str | None) -> dict[str, Any]:
     """``ldap3.Connection`` keyword arguments binding as the backend's identity."""
     if settings.bind_dn:
@@ -117,12 +127,7 @@ class ConnectionPool:
         return make_tls(self._settings)
 
     def _server(self, url: str) -> ldap3.Server:
-        return ldap3.Server(
-            url,
-            get_info=ldap3.NONE,
-            connect_timeout=self._settings.connect_timeout,
-            tls=self._tls(),
-        )
+        return make_server(self._settings, url)
 
     # Opening ----------------------------------------------------------------------------
     def _bind_args(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import ldap3
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.type import namedtype, namedval, tag, univ
 
-from ara_ldap.backends.ldap.connection import bind_args, make_tls, start_tls_if_needed
+from ara_ldap.backends.ldap.connection import bind_args, make_server, start_tls_if_needed
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
 from ara_ldap.config import LdapBackendSettings
@@ -275,12 +275,7 @@ class SyncConsumer:
         """Open, bind and send the search; raises on a failed connect or bind."""
         last: Exception | None = None
         for url in self.settings.urls:
-            server = ldap3.Server(
-                url,
-                get_info=ldap3.NONE,
-                connect_timeout=self.settings.connect_timeout,
-                tls=make_tls(self.settings),
-            )
+            server = make_server(self.settings, url)
             conn = ldap3.Connection(
                 server,
                 client_strategy=ldap3.ASYNC_STREAM,
