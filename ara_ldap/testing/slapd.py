@@ -297,6 +297,11 @@ class Slapd:
     :meth:`ldapadd` or call :meth:`create_suffix`. Anonymous clients may read
     everything; ``admin_dn`` (the rootdn) writes; the current uid/gid manages
     cn=config over ldapi with SASL EXTERNAL (:meth:`ldapmodify_config`).
+
+    Production-like options: ``size_limit`` is the frontend ``olcSizeLimit`` (OpenLDAP's
+    default is 500; the rootdn is exempt), ``access`` are ``olcAccess`` rules (without the
+    ``{n}`` prefix) tried before the default "everyone reads" rule, e.g. write for a
+    service account on one subtree.
     """
 
     def __init__(
@@ -315,6 +320,8 @@ class Slapd:
         indexes: Sequence[str] = (),
         tool_timeout: float = 300.0,
         syncprov: bool = True,
+        size_limit: str = "unlimited",
+        access: Sequence[str] = (),
     ) -> None:
         self._slapd = self._tool("slapd", slapd_path)
         self._slapadd = self._tool("slapadd", slapadd_path)
@@ -334,6 +341,10 @@ class Slapd:
         self._tool_timeout = tool_timeout
         self._indexes = tuple(indexes)
         self._syncprov = syncprov
+        # A production-like directory: olcSizeLimit (frontend; the rootdn is exempt) and
+        # olcAccess rules tried before the default "read for everyone" rule.
+        self._size_limit = size_limit
+        self._access = tuple(access)
         self._auto_port = port is None
         self._port = free_port() if port is None else port
         self._configured = False
@@ -658,7 +669,7 @@ class Slapd:
                 "objectClass: olcDatabaseConfig",
                 "objectClass: olcFrontendConfig",
                 "olcDatabase: {-1}frontend",
-                "olcSizeLimit: unlimited",
+                ldif_line("olcSizeLimit", self._size_limit),
             ],
             [
                 "dn: olcDatabase={0}config,cn=config",
@@ -678,7 +689,8 @@ class Slapd:
                 ldif_line("olcDbDirectory", str(workdir / "data")),
                 "olcDbNoSync: TRUE",
                 *(ldif_line("olcDbIndex", index) for index in indexes),
-                f"olcAccess: {{0}}to * by dn.exact={peer} manage by * read",
+                *(ldif_line("olcAccess", f"{{{i}}}{rule}") for i, rule in enumerate(self._access)),
+                f"olcAccess: {{{len(self._access)}}}to * by dn.exact={peer} manage by * read",
             ],
         ]
         if self._syncprov:
