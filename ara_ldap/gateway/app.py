@@ -1,8 +1,9 @@
-"""The gateway's ASGI application: Asterisk's res_config_curl requests in, Realtime calls,
-wire-format answers out.
+"""The gateway application: Asterisk's res_config_curl requests in, Realtime calls,
+wire-format answers out; transport-neutral (:meth:`GatewayApp.handle`), with a thin ASGI
+adapter.
 
 Hand-written rather than built on a framework: the whole request path is a path split, a
-body read, one thread-pool hop and one codec call, and Asterisk's realtime switch waits on
+cache lookup or one thread-pool hop, and one codec call, and Asterisk's realtime switch waits on
 it while holding the dialplan lock (curl-protocol.md §7.2, §16), so every microsecond of
 our CPU is a microsecond of Asterisk's latency.
 
@@ -26,12 +27,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import hmac
 import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,17 +60,20 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+TEXT = b"text/plain; charset=utf-8"
+_PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 _CLOSE = (b"connection", b"close")
+_CHALLENGE = ((b"www-authenticate", b'Basic realm="ara-ldap"'),)
 _READS = frozenset({"single", "multi", "static"})
 #: Operations a backend's in-memory cache may answer without blocking.
 _CACHEABLE = frozenset({"single", "multi"})
 _LENGTHS = [str(n).encode("ascii") for n in range(4096)]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answer:
-    """What to send for one request, and how to account for it."""
+    """One response (status, headers, body: what any HTTP server needs to send it) and how
+    to account for it.  A plain slotted class: one is built per request."""
 
     status: int
     body: bytes
@@ -78,6 +83,17 @@ class Answer:
     operation: str = "-"
     #: Appended to the path in the access log (update keys, static file), secrets masked.
     detail: str = ""
+    #: Headers beyond Content-Type and Content-Length (``Allow``, ``WWW-Authenticate``).
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    content_type: bytes = TEXT
+    #: The server must close the connection after this answer (e.g. an unread body).
+    close: bool = False
+    #: Counted in the request metrics and the access log (health and metrics are not).
+    recorded: bool = True
+
+
+#: Called on the event loop with the answer :meth:`GatewayApp.handle` could not give at once.
+Done = Callable[[Answer], None]
 
 
 class _Context:
@@ -109,7 +125,9 @@ class WorkerPool:
 
     A ``SimpleQueue`` in and ``call_soon_threadsafe`` out: measured here, about 25 µs less
     CPU per request than ``loop.run_in_executor`` (which chains a concurrent Future to an
-    asyncio one), on a path whose whole budget is ~100 µs.
+    asyncio one), on a path whose whole budget is ~100 µs.  :meth:`call` hands the result
+    to a plain callback (no future at all, for the lean server); :meth:`submit` to a
+    future (for coroutines).
     """
 
     def __init__(self, size: int, name: str = "ara-gateway") -> None:
@@ -125,11 +143,21 @@ class WorkerPool:
     def size(self) -> int:
         return len(self._threads)
 
+    def call(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callback: Callable[[Any, BaseException | None], None],
+        fn: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        """Run ``fn(*args)`` on a worker; ``callback(result, error)`` then runs on ``loop``."""
+        self._queue.put((loop, callback, fn, args))
+
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run ``fn(*args)`` on a worker; await the returned future on the calling loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((loop, future, fn, args))
+        self._queue.put((loop, functools.partial(_settle, future), fn, args))
         return future
 
     def _work(self) -> None:
@@ -137,13 +165,13 @@ class WorkerPool:
             item = self._queue.get()
             if item is None:
                 return
-            loop, future, fn, args = item
+            loop, callback, fn, args = item
             try:
                 outcome: tuple[Any, BaseException | None] = (fn(*args), None)
-            except BaseException as exc:  # delivered to the awaiting request
+            except BaseException as exc:  # delivered to the waiting request
                 outcome = (None, exc)
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(_settle, future, *outcome)
+                loop.call_soon_threadsafe(callback, *outcome)
 
     def close(self, timeout: float | None = None) -> None:
         """Let queued calls finish, then stop the threads."""
@@ -163,7 +191,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 class GatewayApp:
-    """The ASGI callable.  One instance serves every family of one :class:`Realtime`."""
+    """The gateway, transport-neutral: :meth:`handle` takes a parsed request and gives an
+    :class:`Answer`, at once when it can (cache hits, errors, metrics) or later through a
+    callback (anything that blocks).  :mod:`ara_ldap.gateway.httpserver` calls it
+    directly; ``__call__`` is a thin ASGI adapter so the app can be mounted in any ASGI
+    server.  One instance serves every family of one :class:`Realtime`."""
 
     def __init__(
         self,
@@ -187,53 +219,42 @@ class GatewayApp:
         self._splitters: dict[str, protocol.NameSplitter] = {}
         self._secrets: dict[str, set[str]] = {}
 
-    # ASGI entry point -------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            try:
-                await self._http(scope, receive, send)
-            except _Disconnected:
-                return
-            except Exception:  # never let a request kill the server or answer half-way
-                path = str(scope.get("path", ""))
-                log.exception("unexpected error answering %s %r", scope.get("method"), path)
-                failure = protocol.FAILURE_BODY.get(path.rsplit("/", 1)[-1], b"")
-                with contextlib.suppress(Exception):  # the response may have started
-                    await _respond(send, 500, failure, close=True)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await asyncio.get_running_loop().run_in_executor(None, self.close)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     def close(self) -> None:
         """Wait for running backend calls, then stop the worker threads."""
         self.workers.close()
 
-    # Routing ----------------------------------------------------------------------------
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    # The transport-neutral entry point ----------------------------------------------------
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: Mapping[bytes, bytes],
+        body: bytes | None,
+        done: Done,
+    ) -> Answer | None:
+        """Answer one request.  ``path`` is percent-decoded, ``query`` raw, ``headers``
+        keyed by lower-case name, ``body`` ``None`` when it exceeded ``max_body_bytes``
+        (then it was not read: the answer closes the connection).  Returns the answer when
+        it is ready now; otherwise ``None``, and ``done(answer)`` is called later on the
+        calling event loop (which must be running)."""
         started = time.perf_counter()
-        method: str = scope["method"]
-        path: str = scope["path"]
-        self.metrics.in_flight += 1
         try:
-            answer = await self._route(scope, receive, send, method, path)
-        finally:
-            self.metrics.in_flight -= 1
-        if answer is None:  # answered already (healthz, metrics)
-            return
+            answer = self._route(method, path, query, headers, body, started, done)
+        except Exception:  # never let a request kill the server or go unanswered
+            log.exception("unexpected error answering %s %r", method, path)
+            failure = protocol.FAILURE_BODY.get(path.rsplit("/", 1)[-1], b"")
+            answer = Answer(500, failure, "error", close=True)
+        if answer is not None and answer.recorded:
+            self._record(answer, started, method, path)
+        return answer
+
+    def _record(self, answer: Answer, started: float, method: str, path: str) -> None:
         elapsed = time.perf_counter() - started
-        self.metrics.observe(answer.family, answer.operation, answer.outcome, elapsed)
+        metrics = self.metrics
+        metrics.observe(answer.family, answer.operation, answer.outcome, elapsed)
         if answer.outcome == "backend_error":
-            self.metrics.backend_error(answer.family, answer.operation)
+            metrics.backend_error(answer.family, answer.operation)
         if access_log.isEnabledFor(logging.INFO):
             if not path.isprintable():  # a decoded %0A must not forge a log line
                 path = path.encode("unicode_escape").decode("ascii")
@@ -247,121 +268,173 @@ class GatewayApp:
                 elapsed * 1000,
             )
 
-    async def _route(
-        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    def _later(
+        self,
+        done: Done,
+        started: float,
+        method: str,
+        path: str,
+        fn: Callable[..., Answer],
+        *args: Any,
+    ) -> None:
+        """Run ``fn(*args)`` on a worker thread; its answer goes to ``done`` on this loop."""
+        metrics = self.metrics
+        metrics.in_flight += 1
+
+        def finished(answer: Answer | None, error: BaseException | None) -> None:
+            metrics.in_flight -= 1
+            if answer is None:  # a bug: _dispatch maps every failure itself
+                log.error("unexpected error answering %s %r", method, path, exc_info=error)
+                failure = protocol.FAILURE_BODY.get(path.rsplit("/", 1)[-1], b"")
+                answer = Answer(500, failure, "error", close=True)
+            done(answer)
+            if answer.recorded:
+                self._record(answer, started, method, path)
+
+        self.workers.call(asyncio.get_running_loop(), finished, fn, *args)
+
+    # Routing ----------------------------------------------------------------------------
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: Mapping[bytes, bytes],
+        body: bytes | None,
+        started: float,
+        done: Done,
     ) -> Answer | None:
         if path == "/healthz":
-            await self._healthz(send)
+            self._later(done, started, method, path, self._healthz)
             return None
-        if not self._authorized(scope):
-            await _respond(
-                send, 401, b"", extra=((b"www-authenticate", b'Basic realm="ara-ldap"'),)
-            )
-            return Answer(401, b"", "unauthorized")
+        if self._credentials is not None and not self._authorized(headers):
+            return Answer(401, b"", "unauthorized", headers=_CHALLENGE, close=body is None)
         if path == "/metrics":
-            await _respond(
-                send,
-                200,
-                self.metrics.render(),
-                content_type=b"text/plain; version=0.0.4; charset=utf-8",
+            return Answer(
+                200, self.metrics.render(), "ok", content_type=_PROMETHEUS, recorded=False
             )
-            return None
 
         prefix = self.prefix
+        route = path
         if prefix:
             if not path.startswith(prefix) or path[len(prefix) : len(prefix) + 1] != "/":
-                await _respond(send, 404, b"")
-                return Answer(404, b"", "not_routed")
-            path = path[len(prefix) :]
-        parts = path.split("/")
+                return Answer(404, b"", "not_routed", close=body is None)
+            route = path[len(prefix) :]
+        parts = route.split("/")
         if len(parts) != 3 or not parts[1] or parts[2] not in protocol.OPERATIONS:
-            await _respond(send, 404, b"")
-            return Answer(404, b"", "not_routed")
+            return Answer(404, b"", "not_routed", close=body is None)
         family, operation = parts[1], parts[2]
         failure = protocol.FAILURE_BODY[operation]
         if method != protocol.OPERATIONS[operation]:
-            await _respond(
-                send, 405, failure, extra=((b"allow", protocol.OPERATIONS[operation].encode()),)
+            allow = ((b"allow", protocol.OPERATIONS[operation].encode()),)
+            return Answer(
+                405,
+                failure,
+                "method_not_allowed",
+                operation=operation,
+                headers=allow,
+                close=body is None,
             )
-            return Answer(405, failure, "method_not_allowed", operation=operation)
 
         if operation == "static":
-            body = b""
-        else:
-            canonical = self._families.get(family.lower())
-            if canonical is None:
-                log.warning(
-                    "%s %r: unknown family %r (configured: %s)",
-                    method,
-                    path,
-                    family,
-                    ", ".join(sorted(self._families.values())) or "none",
-                )
-                await _respond(send, 404, failure)
-                return Answer(404, failure, "unknown_family", operation=operation)
-            family = canonical
-            read = await self._read_body(scope, receive)
-            if read is None:
-                await _respond(send, 413, failure, close=True)
-                return Answer(413, failure, "too_large", family, operation)
-            body = read
+            self._later(done, started, method, path, self._dispatch, family, operation, query, b"")
+            return None
+        canonical = self._families.get(family.lower())
+        if canonical is None:
+            log.warning(
+                "%s %r: unknown family %r (configured: %s)",
+                method,
+                path,
+                family,
+                ", ".join(sorted(self._families.values())) or "none",
+            )
+            return Answer(404, failure, "unknown_family", operation=operation, close=body is None)
+        family = canonical
+        if body is None:
+            return Answer(413, failure, "too_large", family, operation, close=True)
 
-        query: bytes = scope.get("query_string", b"")
         if operation in _CACHEABLE:
             # A cache hit is answered here, on the event loop: no hop to a worker thread.
             ready = self._guarded(self._read_nowait, family, operation, query, body)
             if isinstance(ready, Answer):
-                await _respond(send, ready.status, ready.body)
                 return ready
-            answer = await self.workers.submit(self._dispatch, family, operation, query, ready)
+            self._later(
+                done, started, method, path, self._dispatch, family, operation, query, ready
+            )
         else:
-            answer = await self.workers.submit(self._dispatch, family, operation, query, body)
-        await _respond(send, answer.status, answer.body)
-        return answer
+            self._later(done, started, method, path, self._dispatch, family, operation, query, body)
+        return None
 
-    def _authorized(self, scope: Scope) -> bool:
-        """HTTP Basic, compared in constant time (no auth configured: everyone)."""
+    def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
+        """HTTP Basic, compared in constant time."""
         expected = self._credentials
-        if expected is None:
-            return True
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.strip().partition(b" ")
-                if scheme.lower() != b"basic":
-                    return False
-                try:
-                    given = base64.b64decode(token.strip(), validate=True)
-                except (binascii.Error, ValueError):
-                    return False
-                return hmac.compare_digest(given, expected)
-        return False
+        value = headers.get(b"authorization")
+        if expected is None or value is None:
+            return expected is None
+        scheme, _, token = value.strip().partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return hmac.compare_digest(given, expected)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+    # The ASGI adapter ---------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI 3: for mounting the gateway in another server (``ara-ldap serve`` does not
+        use it).  Reads the body (up to ``max_body_bytes``), then :meth:`handle`."""
+        kind = scope["type"]
+        if kind == "http":
+            headers = {name.lower(): value for name, value in scope["headers"]}
+            try:
+                body = await self._read_body(headers, receive)
+            except _Disconnected:
+                return
+            future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            answer = self.handle(
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b""),
+                headers,
+                body,
+                future.set_result,
+            )
+            if answer is None:
+                answer = await future
+            await _respond(send, answer)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, headers: Mapping[bytes, bytes], receive: Receive) -> bytes | None:
         """The request body, or ``None`` when it exceeds ``max_body_bytes`` (checked on
         Content-Length first, so an oversized body is never read or acknowledged with
         ``100 Continue``)."""
         limit = self.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    if int(value) > limit:
-                        return None
-                except ValueError:
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                if int(length) > limit:
                     return None
-                break
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            return body if len(body) <= limit else None
-        chunks = [body]
-        size = len(body)
+            except ValueError:
+                return None
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 return None
@@ -369,25 +442,19 @@ class GatewayApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    # Health and metrics -----------------------------------------------------------------
-    async def _healthz(self, send: Send) -> None:
-        backends = self.realtime.backends
-
-        def ping_all() -> list[str]:
-            down = []
-            for name, backend in backends.items():
-                try:
-                    backend.ping()
-                except Exception as exc:  # any failure means "not healthy"
-                    log.warning("health check: backend %s unavailable: %s", name, exc)
-                    down.append(name)
-            return down
-
-        down = await self.workers.submit(ping_all)
+    # Health -------------------------------------------------------------------------------
+    def _healthz(self) -> Answer:
+        """Run in a worker thread: ping every backend (200 ok / 503 naming the down ones)."""
+        down = []
+        for name, backend in self.realtime.backends.items():
+            try:
+                backend.ping()
+            except Exception as exc:  # any failure means "not healthy"
+                log.warning("health check: backend %s unavailable: %s", name, exc)
+                down.append(name)
         if down:
-            await _respond(send, 503, f"unavailable: {', '.join(down)}\n".encode())
-        else:
-            await _respond(send, 200, b"ok\n")
+            return Answer(503, f"unavailable: {', '.join(down)}\n".encode(), "down", recorded=False)
+        return Answer(200, b"ok\n", "ok", recorded=False)
 
     # The operations ----------------------------------------------------------------------
     def _dispatch(self, family: str, operation: str, query: bytes, body: Any) -> Answer:
@@ -520,23 +587,15 @@ class GatewayApp:
         return "?" + "&".join(parts)
 
 
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    *,
-    close: bool = False,
-    extra: tuple[tuple[bytes, bytes], ...] = (),
-    content_type: bytes = _TEXT[1],
-) -> None:
-    """Status, headers and body; the server coalesces them into one write."""
-    n = len(body)
+async def _respond(send: Send, answer: Answer) -> None:
+    """Status, headers and body as two ASGI messages."""
+    n = len(answer.body)
     headers = [
-        (b"content-type", content_type),
+        (b"content-type", answer.content_type),
         (b"content-length", _LENGTHS[n] if n < 4096 else str(n).encode("ascii")),
     ]
-    if close:
+    if answer.close:
         headers.append(_CLOSE)
-    headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    headers.extend(answer.headers)
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})

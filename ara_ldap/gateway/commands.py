@@ -94,7 +94,7 @@ def serve(
         try:
             server.bind()
         except OSError as exc:
-            _fail(f"cannot listen on {server.config.host}:{server.config.port}: {exc.strerror}")
+            _fail(f"cannot listen on {server.host}:{server.requested_port}: {exc.strerror}")
         logging.getLogger("ara_ldap.gateway").info(
             "serving %d families on %s (%d worker threads; families: %s)",
             len(realtime.families()),

@@ -1,19 +1,9 @@
-"""uvicorn wiring: the gateway app on httptools + uvloop, one write per response,
-graceful shutdown.
+"""Running the gateway in one process: the app on the lean HTTP server
+(:mod:`ara_ldap.gateway.httpserver`) on one listening socket, uvloop when installed,
+graceful shutdown on SIGTERM/SIGINT or :meth:`GatewayServer.stop`.
 
-Two measured facts shape this module (curl-protocol.md §16):
-
-* A responder that sends headers and body in two writes with Nagle's algorithm on stalls
-  every keep-alive request for the delayed-ACK timeout (23 lookups/s instead of ~7,000).
-  uvicorn writes the status line + headers and the body separately, so the connection
-  protocol below sets ``TCP_NODELAY`` *and* coalesces the two writes into one send: one
-  segment per answer, one syscall fewer.
-* Asterisk keeps one connection per calling thread and may leave it idle for a long
-  time, so the keep-alive timeout is long (``keepalive_timeout``, 75 s by default)
-  rather than uvicorn's 5 s.
-
-SIGTERM/SIGINT stop accepting, let running requests finish (``graceful_timeout``), then
-stop the worker threads (ASGI lifespan shutdown).
+Several processes (``gateway.processes``) are :mod:`ara_ldap.gateway.workers`' job; this
+module is what each of them, the tests and ``make demo`` run.
 """
 
 from __future__ import annotations
@@ -23,15 +13,13 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import threading
-import time
-from collections.abc import Iterable, Iterator
 from typing import Any
-
-import uvicorn
 
 from ara_ldap.config import GatewayTls, Settings
 from ara_ldap.gateway.app import GatewayApp
+from ara_ldap.gateway.httpserver import HttpServer, ssl_context
 from ara_ldap.realtime import Realtime
 
 log = logging.getLogger("ara_ldap.gateway")
@@ -59,154 +47,46 @@ def create_app(settings: Settings, realtime: Realtime, *, prefix: str | None = N
     )
 
 
-# One write per response ---------------------------------------------------------------
+def tls_context(tls: GatewayTls | None) -> ssl.SSLContext | None:
+    """The server TLS context for ``gateway.tls`` (None: plain HTTP)."""
+    if tls is None:
+        return None
+    return ssl_context(str(tls.certfile), str(tls.keyfile) if tls.keyfile else None)
 
 
-class CoalescingTransport(asyncio.Transport):
-    """Holds a response's status line and headers until its body is written, then sends
-    both in one ``write``.  ``100 Continue`` interim responses go out at once."""
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        super().__init__()
-        self._transport = transport
-        self._pending = b""
-        self.writes = 0  # sends passed to the real transport (tests check coalescing)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        data = bytes(data)
-        if (
-            not self._pending
-            and data.startswith(b"HTTP/1.1 ")
-            and data.endswith(b"\r\n\r\n")
-            and not data.startswith(b"HTTP/1.1 1")
-        ):
-            self._pending = data
-            return
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
-        self.writes += 1
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        """Send held headers now (a response without a body write, e.g. HEAD)."""
-        if self._pending:
-            pending, self._pending = self._pending, b""
-            self.writes += 1
-            self._transport.write(pending)
-
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self.write(b"".join(bytes(d) for d in list_of_data))
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._pending = b""
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-
-def set_nodelay(transport: asyncio.BaseTransport) -> None:
-    """Disable Nagle's algorithm on a TCP transport (asyncio and uvloop usually do;
-    being explicit keeps the §16 trap closed whatever the loop)."""
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _protocol_class() -> type[asyncio.Protocol] | str:
-    """uvicorn's httptools protocol with NODELAY and coalesced writes (h11 as fallback)."""
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when installed (less CPU per request), else asyncio's."""
     try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:  # pragma: no cover - httptools is a dependency of the extra
-        log.warning("httptools is not installed: using uvicorn's slower h11 parser")
-        return "h11"
-
-    class GatewayHttpProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            set_nodelay(transport)
-            super().connection_made(CoalescingTransport(transport))
-
-        def on_response_complete(self) -> None:
-            transport = self.transport
-            if isinstance(transport, CoalescingTransport):
-                transport.flush()
-            super().on_response_complete()
-
-    return GatewayHttpProtocol
-
-
-def _loop_name() -> str:
-    try:
-        import uvloop  # noqa: F401
+        import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency of the extra
-        return "asyncio"
-    return "uvloop"
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
-# The server ---------------------------------------------------------------------------
+def listen(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
+    """A bound, listening TCP socket (IPv6 when ``host`` has a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, minus re-raising SIGTERM/SIGINT after the graceful shutdown (which
-    would end the process "killed by SIGTERM" instead of with exit status 0)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        handled = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+def base_url(host: str, port: int, tls: bool, prefix: str) -> str:
+    """The base URL (prefix included) to give Asterisk."""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}{prefix}"
 
 
 class GatewayServer:
-    """uvicorn serving one :class:`GatewayApp` on one listening socket.
+    """One :class:`GatewayApp` served on one listening socket by one process.
 
     ``run()`` blocks (and handles SIGTERM/SIGINT in the main thread); ``start()`` runs it in
     a background thread for tests and benchmarks, ``stop()`` shuts it down gracefully.
@@ -223,29 +103,17 @@ class GatewayServer:
         graceful_timeout: float = 10.0,
     ) -> None:
         self.app = app
+        self.host = host
+        self.requested_port = port
         self.tls = tls
-        self.config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            http=_protocol_class(),
-            loop=_loop_name(),
-            lifespan="on",
-            ws="none",
-            interface="asgi3",
-            log_config=None,
-            access_log=False,  # the app writes its own line, without bodies or secrets
-            server_header=False,
-            date_header=False,
-            proxy_headers=False,
-            timeout_keep_alive=keepalive_timeout,  # type: ignore[arg-type]
-            timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]
-            ssl_certfile=str(tls.certfile) if tls else None,
-            ssl_keyfile=str(tls.keyfile) if tls and tls.keyfile else None,
-        )
-        self.server = _Server(self.config)
+        self.keepalive_timeout = keepalive_timeout
+        self.graceful_timeout = graceful_timeout
+        self.http: HttpServer | None = None
+        self.started = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
 
     @classmethod
     def from_settings(
@@ -269,18 +137,7 @@ class GatewayServer:
     def bind(self) -> socket.socket:
         """Open the listening socket now (so the port is known and errors show early)."""
         if self._sock is None:
-            host = self.config.host
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, self.config.port))
-            except OSError:
-                sock.close()
-                raise
-            sock.listen(self.config.backlog)
-            sock.set_inheritable(True)
-            self._sock = sock
+            self._sock = listen(self.host, self.requested_port)
         return self._sock
 
     @property
@@ -290,32 +147,61 @@ class GatewayServer:
     @property
     def url(self) -> str:
         """The base URL (prefix included) to give Asterisk."""
-        scheme = "https" if self.tls else "http"
-        host = self.config.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{scheme}://{host}:{self.port}{self.app.prefix}"
+        return base_url(self.host, self.port, self.tls is not None, self.app.prefix)
 
     def run(self) -> None:
-        """Serve until SIGTERM/SIGINT (or :meth:`stop`), then shut down gracefully."""
-        self.server.run(sockets=[self.bind()])
+        """Serve until SIGTERM/SIGINT (or :meth:`stop`), then shut down gracefully and
+        stop the app's worker threads."""
+        sock = self.bind()
+        loop = self._loop = new_event_loop()
+        try:
+            loop.run_until_complete(self._serve(sock))
+        finally:
+            loop.close()
+            self.app.close()
+
+    async def _serve(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        context = tls_context(self.tls)
+        self.http = HttpServer(
+            self.app, keepalive_timeout=self.keepalive_timeout, ssl_context=context
+        )
+        await self.http.serve(sock)
+        handled: list[signal.Signals] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stopping.set)
+                handled.append(sig)
+        self.started.set()
+        try:
+            await self._stopping.wait()
+            await self.http.shutdown(self.graceful_timeout)
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
 
     def start(self, timeout: float = 10.0) -> None:
         """Serve from a background thread; returns once the server accepts connections."""
         self.bind()
         self._thread = threading.Thread(target=self.run, name="ara-gateway-server", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the gateway server stopped during start-up")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway server did not start within {timeout} s")
-            time.sleep(0.01)
+        if not self.started.wait(timeout):
+            raise RuntimeError(f"the gateway server did not start within {timeout} s")
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful shutdown of a server started with :meth:`start`."""
-        self.server.should_exit = True
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def __enter__(self) -> GatewayServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -7,11 +7,10 @@ import base64
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ara_ldap.gateway.server import CoalescingTransport
 from ara_ldap.testing.curl_client import raw_request, read_raw_response
 
 if TYPE_CHECKING:
@@ -54,22 +53,57 @@ def test_one_connection_serves_many_requests(gateway: Gateway) -> None:
         assert c.connections_opened == 1
 
 
+class CountingTransport:
+    """Stands in for a connection's transport and records every write."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 def test_each_answer_is_sent_in_one_write(gateway: Gateway) -> None:
     with gateway.connect() as sock:
         sock.sendall(asterisk_request(gateway.port, b"/sippeers/single", b"name=bob"))
-        read_raw_response(sock)
-        sock.sendall(asterisk_request(gateway.port, b"/sippeers/single", b"name=nobody"))
-        read_raw_response(sock)
-        local = sock.getsockname()
-        transports = [
-            conn.transport
-            for conn in gateway.server.server.server_state.connections
-            if conn.transport.get_extra_info("peername") == local
+        read_raw_response(sock)  # the connection exists now: watch its writes
+        assert gateway.server.http is not None
+        (conn,) = [
+            c
+            for c in gateway.server.http.connections
+            if c.transport is not None
+            and c.transport.get_extra_info("peername") == sock.getsockname()
         ]
-        assert len(transports) == 1
-        transport = transports[0]
-        assert isinstance(transport, CoalescingTransport)
-        assert transport.writes == 2
+        counting = CountingTransport(conn.transport)
+        conn.transport = counting  # type: ignore[assignment]
+        answers = []
+        for name in (b"bob", b"nobody"):
+            sock.sendall(asterisk_request(gateway.port, b"/sippeers/single", b"name=" + name))
+            answers.append(read_raw_response(sock))
+    assert counting.writes == answers
+
+
+def test_answers_go_out_with_nagle_off(gateway: Gateway) -> None:
+    import socket
+
+    with gateway.connect() as sock:
+        sock.sendall(asterisk_request(gateway.port, b"/sippeers/single", b"name=bob"))
+        read_raw_response(sock)
+        assert gateway.server.http is not None
+        (conn,) = [
+            c
+            for c in gateway.server.http.connections
+            if c.transport is not None
+            and c.transport.get_extra_info("peername") == sock.getsockname()
+        ]
+        server_side = conn.transport.get_extra_info("socket") if conn.transport else None
+        assert server_side is not None
+        assert server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_expect_100_continue_is_answered_at_once(gateway: Gateway) -> None:
