@@ -74,6 +74,23 @@ class RdnTemplate(_Model):
         return v
 
 
+#: What ``store`` does when the record's key already exists: refuse it (a Conflict), or
+#: replace the stored object with the one given and answer 1 (sorcery re-stores PJSIP
+#: contacts and stores after an update miss; pjsip.md 5.7).
+StoreExisting = Literal["error", "replace"]
+
+
+class DerivedAttribute(_Model):
+    """An attribute computed from a field on every write, never a field itself: the text
+    of ``field`` before the first ``before`` (absent when ``before`` does not occur).
+
+    ``field LIKE '<x><before>%'`` is then served by the indexed ``(attribute=<x>)``
+    (e.g. astContactAor for ``id LIKE '<aor>;@%'``, pjsip.md 5.7)."""
+
+    field: str
+    before: str = Field(min_length=1)
+
+
 class LdapFamily(_Model):
     """How one family is stored: where, with which classes, and the field ⇄ attribute map."""
 
@@ -86,6 +103,23 @@ class LdapFamily(_Model):
     secret_fields: list[str] = []
     split_semicolons: bool | list[str] = False
     value_order: Literal["server", "prefix"] | None = None
+    #: An attribute holding every field not in ``attributes`` as ``name=value`` values
+    #: (PJSIP's astPsGeneric entries, sorcery's ``@`` extended fields).
+    field_slot: str | None = None
+    #: Fields expected in the slot (listed by ``fields``, ordered first in records).
+    slot_fields: list[str] = []
+    #: Multi-valued fields read back as one value joined with "," (last-wins lists).
+    joined: list[str] = []
+    #: Attribute values every entry of the family carries, written on store.
+    constants: dict[str, str] = {}
+    derived: dict[str, DerivedAttribute] = {}
+    store_existing: StoreExisting = "error"
+    #: LIKE as sorcery means it: only a leading and a trailing ``%`` are wildcards; ``_``,
+    #: ``\\`` and inner ``%`` are literal (sorcery does not escape ids; pjsip.md C6).
+    literal_like: bool = False
+    #: The sorcery object this family serves, as ``section/type`` (``ara-ldap extconfig``
+    #: prints the sorcery.conf lines from it), e.g. ``res_pjsip/endpoint``.
+    sorcery: str | None = None
 
     @field_validator("attributes")
     @classmethod
@@ -141,6 +175,29 @@ class LdapFamily(_Model):
             for name in self.split_semicolons:
                 if name.lower() not in known:
                     raise ValueError(f"split_semicolons: field {name!r} is not in attributes")
+        attrs = {a.lower() for a in self.attributes.values()}
+        if self.field_slot is not None:
+            if not _ATTR_RE.match(self.field_slot) or self.field_slot.lower() in attrs:
+                raise ValueError(
+                    f"field_slot {self.field_slot!r} must be an LDAP attribute name not "
+                    "mapped from a field"
+                )
+        elif self.slot_fields:
+            raise ValueError("slot_fields needs a field_slot")
+        known_or_slot = known | {f.lower() for f in self.slot_fields}
+        for name in self.joined:
+            if name.lower() not in known_or_slot:
+                raise ValueError(f"joined: field {name!r} is not in attributes or slot_fields")
+        for attr, spec in self.derived.items():
+            if not _ATTR_RE.match(attr) or attr.lower() in attrs:
+                raise ValueError(f"derived {attr!r} must be an attribute not mapped from a field")
+            if spec.field.lower() not in known:
+                raise ValueError(f"derived {attr!r}: field {spec.field!r} is not in attributes")
+        for attr in self.constants:
+            if not _ATTR_RE.match(attr) or attr.lower() in attrs:
+                raise ValueError(
+                    f"constants: {attr!r} must be an attribute not mapped from a field"
+                )
         return self
 
 
@@ -272,6 +329,13 @@ class SqlFamily(_Model):
     hidden: list[str] = []
     multi_valued: list[str] = []
     secret_fields: list[str] = []
+    #: Fields whose repeated values are stored as one ","-joined value (last-wins lists).
+    joined: list[str] = []
+    store_existing: StoreExisting = "error"
+    #: See LdapFamily.literal_like.
+    literal_like: bool = False
+    #: See LdapFamily.sorcery.
+    sorcery: str | None = None
 
     @field_validator("table")
     @classmethod
@@ -280,7 +344,7 @@ class SqlFamily(_Model):
             raise ValueError(f"{v!r} is not a table name (letters, digits, '_', '$', '-')")
         return v
 
-    @field_validator("hidden", "multi_valued", "secret_fields")
+    @field_validator("hidden", "multi_valued", "secret_fields", "joined")
     @classmethod
     def _check_fields(cls, v: list[str]) -> list[str]:
         for name in v:

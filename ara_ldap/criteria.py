@@ -256,3 +256,27 @@ def as_criteria(criteria: CriteriaLike) -> list[Criterion]:
 
 def record_matches(record: object, criteria: Iterable[Criterion]) -> bool:
     return all(c.matches_record(record) for c in criteria)
+
+
+def literal_like(criterion: Criterion) -> Criterion:
+    """A LIKE pattern read as sorcery means it: a leading and a trailing ``%`` are the only
+    wildcards, everything between is literal (``_``, ``%``, ``\\``).
+
+    Sorcery sends ``%``, ``<prefix>%`` and ``%<text>%`` and escapes nothing (pjsip.md
+    C6), so with SQL's reading AOR ``a_b`` would also own the contacts of ``axb``."""
+    if criterion.op not in (Operator.LIKE, Operator.NOT_LIKE):
+        return criterion
+    value = criterion.value
+    lead = value.startswith("%")
+    body = value[1:] if lead else value
+    trail = body.endswith("%")
+    if trail:
+        body = body[:-1]
+    pattern = ("%" if lead else "") + like_escape(body) + ("%" if trail and body else "")
+    if lead and not body:
+        pattern = "%"
+    return Criterion(criterion.field, criterion.op, pattern)
+
+
+def literal_likes(criteria: Sequence[Criterion]) -> list[Criterion]:
+    return [literal_like(c) for c in criteria]

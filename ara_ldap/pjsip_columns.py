@@ -111,10 +111,104 @@ _GROUPS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+#: The long-tail tables (pjsip.md section 1), stored as name=value entries in LDAP
+#: (astPsGeneric) and as their standard tables in SQL.
+_GENERIC_GROUPS: dict[str, list[tuple[str, str]]] = {
+    "ps_registrations": [
+        (
+            "S255",
+            "id client_uri outbound_auth outbound_proxy server_uri endpoint "
+            "contact_header_params user_agent",
+        ),
+        ("astbool", "auth_rejection_permanent support_path line support_outbound"),
+        ("S40", "contact_user transport"),
+        (
+            "Int",
+            "expiration max_retries retry_interval forbidden_retry_interval "
+            "fatal_retry_interval max_random_initial_delay",
+        ),
+        ("E", "security_negotiation"),
+        ("S512", "security_mechanisms"),
+    ],
+    "ps_globals": [
+        (
+            "S40",
+            "id default_outbound_endpoint debug endpoint_identifier_order "
+            "default_voicemail_extension default_realm",
+        ),
+        (
+            "Int",
+            "max_forwards max_initial_qualify_time keep_alive_interval "
+            "contact_expiration_check_interval unidentified_request_count "
+            "unidentified_request_period unidentified_request_prune_interval "
+            "mwi_tps_queue_high mwi_tps_queue_low",
+        ),
+        ("S255", "user_agent"),
+        ("S80", "default_from_user regcontext"),
+        (
+            "astbool",
+            "disable_multi_domain mwi_disable_initial_unsolicited ignore_uri_user_options "
+            "use_callerid_contact send_contact_status_on_update_registration norefersub "
+            "allow_sending_180_after_183 all_codecs_on_empty_reinvite",
+        ),
+        ("E", "taskprocessor_overload_trigger"),
+        ("S1024", "default_auth_algorithms_uas default_auth_algorithms_uac"),
+    ],
+    "ps_systems": [
+        ("S40", "id"),
+        (
+            "Int",
+            "timer_t1 timer_b threadpool_initial_size threadpool_auto_increment "
+            "threadpool_idle_timeout threadpool_max_size taskpool_minimum_size "
+            "taskpool_initial_size taskpool_auto_increment taskpool_idle_timeout "
+            "taskpool_max_size",
+        ),
+        (
+            "astbool",
+            "compact_headers disable_tcp_switch follow_early_media_fork "
+            "accept_multiple_sdp_answers disable_rport",
+        ),
+    ],
+    "ps_outbound_publishes": [
+        ("S255", "id outbound_auth"),
+        ("Int", "expiration max_auth_attempts"),
+        ("S256", "outbound_proxy server_uri from_uri to_uri @context @exten"),
+        ("S40", "event transport @body"),
+        ("astbool", "multi_user"),
+    ],
+    "ps_inbound_publications": [
+        ("S255", "id endpoint"),
+        ("S40", "event_asterisk-devicestate event_asterisk-mwi"),
+    ],
+    "ps_asterisk_publications": [
+        ("S40", "id devicestate_publish mailboxstate_publish"),
+        ("astbool", "device_state mailbox_state"),
+        ("S256", "device_state_filter mailbox_state_filter"),
+    ],
+    "ps_resource_list": [
+        ("S40", "id event"),
+        ("S2048", "list_item"),
+        ("astbool", "full_state resource_display_name"),
+        ("Int", "notification_batch_interval"),
+    ],
+    "stir_tn": [
+        ("S80", "id"),
+        ("S1024", "private_key_file public_cert_url"),
+        ("S1", "attest_level"),
+        ("astbool", "send_mky"),
+    ],
+}
+
 #: table -> [(column, type)], every column of the typed PJSIP families.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     table: [(name, type_) for type_, names in groups for name in names.split()]
     for table, groups in _GROUPS.items()
+}
+
+#: table -> [(column, type)] of the long-tail tables (GENERIC_TABLES order).
+GENERIC_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    table: [(name, type_) for type_, names in groups for name in names.split()]
+    for table, groups in _GENERIC_GROUPS.items()
 }
 
 #: table -> the family word used in LDAP names (astEndpointId, astAorMaxContacts, ...).
@@ -132,6 +226,37 @@ REPEATED: dict[str, list[str]] = {
     "ps_endpoints": ["allow", "set_var"],
     "ps_aors": ["contact"],
     "ps_endpoint_id_ips": ["match"],
+}
+
+#: Comma-list fields read last-wins (pjsip.md 1.2): several stored values are returned as
+#: one key joined with ",", so none is silently dropped.
+JOINED: dict[str, list[str]] = {
+    "ps_endpoints": ["auth", "outbound_auth", "aors", "mailboxes", "identify_by"],
+    "ps_aors": ["mailboxes"],
+    "ps_registrations": ["outbound_auth"],
+}
+
+#: Long-tail fields that accumulate (repeated keys on read).
+GENERIC_REPEATED: dict[str, list[str]] = {
+    "ps_resource_list": ["list_item"],
+}
+
+#: table -> (sorcery.conf section, object type): what ``ara-ldap extconfig`` prints.
+SORCERY_TYPES: dict[str, tuple[str, str]] = {
+    "ps_endpoints": ("res_pjsip", "endpoint"),
+    "ps_auths": ("res_pjsip", "auth"),
+    "ps_aors": ("res_pjsip", "aor"),
+    "ps_contacts": ("res_pjsip", "contact"),
+    "ps_domain_aliases": ("res_pjsip", "domain_alias"),
+    "ps_endpoint_id_ips": ("res_pjsip_endpoint_identifier_ip", "identify"),
+    "ps_registrations": ("res_pjsip_outbound_registration", "registration"),
+    "ps_globals": ("res_pjsip", "global"),
+    "ps_systems": ("res_pjsip", "system"),
+    "ps_outbound_publishes": ("res_pjsip_outbound_publish", "outbound-publish"),
+    "ps_inbound_publications": ("res_pjsip_pubsub", "inbound-publication"),
+    "ps_asterisk_publications": ("res_pjsip_publish_asterisk", "asterisk-publication"),
+    "ps_resource_list": ("res_pjsip_pubsub", "resource_list"),
+    "stir_tn": ("res_stir_shaken", "tn"),
 }
 
 #: Fields whose values are secrets (never logged; readable only by the gateway's bind).

@@ -14,6 +14,7 @@ from ara_ldap.config import (
     shipped_sql_families,
 )
 from ara_ldap.errors import ConfigError
+from ara_ldap.pjsip_columns import COLUMNS, GENERIC_TABLES
 
 FAMILIES = [
     "sippeers",
@@ -25,6 +26,7 @@ FAMILIES = [
     "extensions",
     "ast_config",
 ]
+PJSIP = [*COLUMNS, *GENERIC_TABLES]
 
 
 def sql_settings(**spec: Any) -> SqlBackendSettings:
@@ -42,8 +44,26 @@ def resolved(families: dict[str, Any], name: str, key: str) -> list[str]:
     return resolved(families, spec["extends"], key) if "extends" in spec else []
 
 
-def test_the_shipped_sql_map_has_every_classic_family() -> None:
-    assert sorted(sql_settings().families) == sorted(FAMILIES)
+def test_the_shipped_sql_map_has_every_classic_and_pjsip_family() -> None:
+    assert sorted(sql_settings().families) == sorted([*FAMILIES, *PJSIP])
+
+
+@pytest.mark.parametrize("family", PJSIP)
+def test_pjsip_repeated_fields_equal_the_ldap_multi_values_that_are_not_joined(
+    family: str,
+) -> None:
+    sql, ldap = shipped_sql_families()[family], shipped_ldap_families()[family]
+    ldap_repeated = set(ldap.get("multi_valued", [])) - set(ldap.get("joined", []))
+    assert set(sql.get("multi_valued", [])) == ldap_repeated
+
+
+@pytest.mark.parametrize("family", PJSIP)
+@pytest.mark.parametrize("key", ["joined", "secret_fields", "store_existing", "literal_like"])
+def test_pjsip_joined_secret_and_sorcery_keys_equal_the_ldap_defaults(
+    family: str, key: str
+) -> None:
+    sql, ldap = shipped_sql_families()[family], shipped_ldap_families()[family]
+    assert sql.get(key) == ldap.get(key)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

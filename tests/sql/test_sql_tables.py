@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ara_ldap.backends.sql import STANDARD_TABLES, SqlBackend, init_schema
 from ara_ldap.backends.sql.tables import METADATA
+from ara_ldap.pjsip_columns import COLUMNS, GENERIC_COLUMNS
 from ara_ldap.realtime import Realtime
 
 SIPPEERS = [
@@ -206,6 +207,8 @@ EXPECTED = {
     "voicemail": VOICEMAIL,
     "extensions": EXTENSIONS,
     "ast_config": AST_CONFIG,
+    # The PJSIP tables follow the column catalogue the LDAP schema is generated from.
+    **{t: [c for c, _ in cols] for t, cols in {**COLUMNS, **GENERIC_COLUMNS}.items()},
 }
 
 

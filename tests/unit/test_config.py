@@ -21,10 +21,12 @@ from ara_ldap.config import (
     shipped_ldap_families,
 )
 from ara_ldap.errors import ConfigError
+from ara_ldap.pjsip_columns import COLUMNS, GENERIC_TABLES
 
 SECRET = "Zq7-very-distinctive-secret-9Xk"
-SHIPPED = ["sippeers", "sipusers", "sipregs", "iaxpeers", "iaxusers", "voicemail",
+CLASSIC = ["sippeers", "sipusers", "sipregs", "iaxpeers", "iaxusers", "voicemail",
            "extensions", "ast_config"]
+SHIPPED = [*CLASSIC, *COLUMNS, *GENERIC_TABLES]
 
 
 def backend(**extra: Any) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def test_the_minimal_backend_gets_every_shipped_family() -> None:
     assert sorted(ldap(settings).families) == sorted(SHIPPED)
 
 
-def test_the_shipped_families_file_holds_the_classic_families() -> None:
+def test_the_shipped_families_file_holds_the_classic_and_pjsip_families() -> None:
     assert sorted(shipped_ldap_families()) == sorted(SHIPPED)
 
 

@@ -141,6 +141,10 @@ class LdapBackend:
         schema = self.pool.cached_schema()
         parts = []
         for criterion in criteria:
+            special = fmap.server_component(criterion)  # slot fields, derived attributes
+            if special is not None:
+                parts.append(special)
+                continue
             fld = fmap.field(criterion.field)
             attr = fmap.attribute(fld)
             rules = schema.rules(attr, prefixed=fmap.is_prefixed(fld))
@@ -150,6 +154,7 @@ class LdapBackend:
     def _entries(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Entry]:
         """Matching entries read from the directory itself (never the cache): what writes
         act on, and the uncached read path."""
+        criteria = fmap.prepare(criteria)
         for criterion in criteria:  # unknown fields fail before any I/O
             fmap.field(criterion.field)
         entries: list[Entry] = []
@@ -191,6 +196,7 @@ class LdapBackend:
         if cache is None:
             return None
         fmap = self.family_map(family)
+        criteria = fmap.prepare(criteria)
         for criterion in criteria:  # unknown fields fail exactly as on the uncached path
             fmap.field(criterion.field)
         return cache.search(fmap, criteria)
@@ -222,6 +228,8 @@ class LdapBackend:
             code = result.get("result", 0)
             if code == 0:
                 return 1
+            if code == ALREADY_EXISTS and fmap.store_existing == "replace":
+                return 0  # replaced below, outside this connection's turn
             if code == ALREADY_EXISTS:
                 raise Conflict(
                     f"family {fmap.name!r}: a record named "
@@ -237,8 +245,67 @@ class LdapBackend:
 
         with self._writing(fmap) as note:
             stored = self.pool.run(op, write=True)
+            if not stored:
+                self._replace(fmap, dn, record)
             note.wrote(dn)
-        return stored
+        return 1
+
+    def _replace(self, fmap: FamilyMap, dn: str, record: Record) -> None:
+        """``store`` on an existing entry with ``store_existing: replace``: the family's
+        attributes become exactly the record's (others on the entry stay untouched)."""
+
+        def read(conn: ldap3.Connection) -> dict[str, list[bytes]] | None:
+            conn.search(
+                dn,
+                fmap.filter or "(objectClass=*)",
+                search_scope=ldap3.BASE,
+                attributes=[ldap3.ALL_ATTRIBUTES],
+                dereference_aliases=ldap3.DEREF_NEVER,
+            )
+            for item in conn.response or []:
+                if item.get("type") == "searchResEntry":
+                    return dict(item.get("raw_attributes") or {})
+            return None
+
+        raw = self.pool.run(read, write=False)
+        if raw is None:
+            raise Conflict(
+                f"family {fmap.name!r}: {dn} exists but is not a record of this family; "
+                "nothing was replaced"
+            )
+        grouped, _ = fmap.group(record, strict=True)
+        new_values = {
+            fld: fmap.attribute_values(fld, grouped.get(fld, []))
+            for fld in fmap.fields
+            if not fmap.in_slot(fld)
+        }
+        extra = self._side_values(fmap, raw, grouped, replace=True)
+        entry = Entry(dn, fmap.to_record(raw), raw)
+        schema = self.schema()
+        aux = [c for c in fmap.object_classes if schema.kind(c) == AUXILIARY]
+        self._update_entry(fmap, entry, new_values, aux, extra)
+
+    def _side_values(
+        self,
+        fmap: FamilyMap,
+        raw: dict[str, list[bytes]],
+        grouped: dict[str, list[str]],
+        replace: bool = False,
+    ) -> dict[str, list[str]]:
+        """Attributes a write sets besides the mapped fields: the name=value slot and the
+        derived attributes (``{attribute: all its new values}``, ``[]`` deletes)."""
+        extra: dict[str, list[str]] = {}
+        if fmap.field_slot is not None:
+            slot_changes = {f: v for f, v in grouped.items() if fmap.in_slot(f)}
+            if slot_changes or replace:
+                current = next(
+                    (v for k, v in raw.items() if k.lower() == fmap.field_slot.lower()), []
+                )
+                extra[fmap.field_slot] = fmap.merged_slot(current, slot_changes, replace)
+        extra.update(fmap.derived_values(grouped))
+        for attr, value in fmap.constants.items():
+            extra[attr] = [value]
+        return extra
 
     def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int:
         fmap = self.family_map(family)
@@ -252,27 +319,39 @@ class LdapBackend:
             )
         if not grouped:
             raise fmap._unknown(unknown[0])
-        new_values = {fld: fmap.attribute_values(fld, vals) for fld, vals in grouped.items()}
+        new_values = {
+            fld: fmap.attribute_values(fld, vals)
+            for fld, vals in grouped.items()
+            if not fmap.in_slot(fld)
+        }
         entries = self._entries(fmap, criteria)
         schema = self.schema()
         aux = [c for c in fmap.object_classes if schema.kind(c) == AUXILIARY]
         count = 0
         with self._writing(fmap) as note:
             for entry in entries:
-                written = self._update_entry(fmap, entry, new_values, aux)
+                extra = self._side_values(fmap, entry.raw, grouped)
+                written = self._update_entry(fmap, entry, new_values, aux, extra)
                 if written is not None:
                     note.wrote(written)
                 count += 1
         return count
 
     def _update_entry(
-        self, fmap: FamilyMap, entry: Entry, new_values: dict[str, list[str]], aux: list[str]
+        self,
+        fmap: FamilyMap,
+        entry: Entry,
+        new_values: dict[str, list[str]],
+        aux: list[str],
+        extra: dict[str, list[str]] | None = None,
     ) -> str | None:
-        """Apply the changes to one entry; its DN afterwards, or None if nothing changed."""
+        """Apply the changes to one entry; its DN afterwards, or None if nothing changed.
+
+        ``extra``: further attributes with all their new values (slot, derived)."""
         current = {k.lower(): v for k, v in entry.raw.items()}
         changes: dict[str, list[tuple[str, list[str]]]] = {}
-        for fld, values in new_values.items():
-            attr = fmap.attribute(fld)
+        wanted = [(fmap.attribute(fld), values) for fld, values in new_values.items()]
+        for attr, values in [*wanted, *(extra or {}).items()]:
             have = [v.decode("utf-8", "replace") for v in current.get(attr.lower(), [])]
             if not values:
                 if have:

@@ -44,6 +44,7 @@ from ara_ldap.criteria import (
     Operator,
     as_number,
     like_escape,
+    literal_likes,
     parse_like,
     record_matches,
 )
@@ -592,6 +593,8 @@ class FamilyTable:
                 joined = chunks.join_chunks(present)
                 value = None if joined is None else self.convert(info, joined)
             else:
+                if len(present) > 1 and key in self.joined:
+                    present = [",".join(present)]  # a last-wins list keeps every item
                 if len(present) > 1:
                     raise BadRequest(
                         f"family {self.name!r}: field {info.name!r} is single-valued but got "
@@ -629,6 +632,14 @@ class FamilyTable:
                     f"(column {self.table.name}.{info.name} is NOT NULL)"
                 )
         return out
+
+    @functools.cached_property
+    def joined(self) -> frozenset[str]:
+        return frozenset(f.lower() for f in self.spec.joined)
+
+    def prepare(self, criteria: Sequence[Criterion]) -> Sequence[Criterion]:
+        """Criteria as the family reads them (sorcery's literal LIKE when configured)."""
+        return literal_likes(criteria) if self.spec.literal_like else criteria
 
     @functools.cached_property
     def key_columns(self) -> frozenset[str]:
@@ -1025,6 +1036,7 @@ class SqlBackend:
 
     def search(self, family: str, criteria: Sequence[Criterion]) -> list[Record]:
         ft = self.family_table(family)
+        criteria = ft.prepare(criteria)
         shape, values = ft.plan(criteria)
         reader = self._reader
         if reader is None:
@@ -1091,13 +1103,36 @@ class SqlBackend:
                 with self._writer.begin() as conn:
                     conn.execute(ft.table.insert().values(values))
             except sa_exc.IntegrityError as exc:
-                if is_unique_violation(exc):
+                if not is_unique_violation(exc):
+                    raise
+                if ft.spec.store_existing != "replace" or not self._replace(ft, grouped):
                     raise ft.conflict(grouped, "store") from None
-                raise
         return 1
+
+    def _replace(self, ft: FamilyTable, grouped: Mapping[str, Sequence[str]]) -> bool:
+        """``store`` on an existing key with ``store_existing: replace``: the row becomes
+        exactly the record (columns it leaves out become NULL).  False: no row holds the
+        key after all (a non-key unique clash), so the store stays refused."""
+        keys = [k for names in ft.info.unique_keys for k in (n.lower() for n in names)]
+        criteria = [
+            Criterion(ft.by_key[k].name, Operator.EQ, _first(grouped[k]))
+            for k in dict.fromkeys(keys)
+            if k in grouped and k in ft.by_key and _first(grouped[k])
+        ]
+        if not criteria:
+            return False
+        full = {info.key: list(grouped.get(info.key, [])) for info in ft.fields}
+        for info in ft.fields:
+            if info.key not in grouped and not info.nullable:
+                del full[info.key]  # NOT NULL without a value: keep what is stored
+        values = ft.write_values(full, insert=False)
+        with self._writer.begin() as conn:
+            rows = self._rows(conn, ft, criteria, ft.plan(criteria), lock=True)
+            return self._by_key(conn, ft, [row for row, _ in rows], values) > 0
 
     def update(self, family: str, criteria: Sequence[Criterion], changes: Record) -> int:
         ft = self.family_table(family)
+        criteria = ft.prepare(criteria)
         plan = ft.plan(criteria)
         grouped, unknown = ft.group(changes)
         if unknown:
@@ -1124,6 +1159,7 @@ class SqlBackend:
 
     def destroy(self, family: str, criteria: Sequence[Criterion]) -> int:
         ft = self.family_table(family)
+        criteria = ft.prepare(criteria)
         plan = ft.plan(criteria)
         with self._errors(f"destroy {ft.name}"), self._writer.begin() as conn:
             rows = self._rows(conn, ft, criteria, plan, lock=True)

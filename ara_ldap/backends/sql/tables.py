@@ -10,6 +10,12 @@ Two deliberate simplifications, documented in docs/backends.md:
   makes the schema engine-specific and turns an unexpected value into a server error; the
   values are still checked by Asterisk when it reads them.
 * ``ast_config`` is not in alembic; its DDL is the classic one from the Asterisk docs (§10.12).
+* The PJSIP ``ps_*`` tables (and ``stir_tn``) come from the column catalogue in
+  :mod:`ara_ldap.pjsip_columns` (alembic head ``2285f2ace275``): ``id`` NOT NULL UNIQUE,
+  integers as INTEGER/BIGINT, ``qualify_timeout`` as FLOAT, enums and ``astbool`` as
+  VARCHAR as wide as their longest label.  Left out: the ``ps_contacts_uq (id,
+  reg_server)`` constraint, redundant with the unique ``id`` and wrong for us (it would
+  make ``reg_server``, which Asterisk sends empty, part of a key).
 
 On MySQL/MariaDB the tables are created with a binary, no-pad collation so that ``=``,
 unique keys and ``LIKE`` are case- and trailing-space-sensitive as on SQLite and
@@ -19,13 +25,31 @@ makes unique keys agree across engines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ara_ldap.pjsip_columns import COLUMNS, GENERIC_COLUMNS
+
+#: The PJSIP tables, typed families first, then the long tail.
+PJSIP_TABLES = (*COLUMNS, *GENERIC_COLUMNS)
 #: The table names defined here, in creation order.
-STANDARD_TABLES = ("sippeers", "iaxfriends", "voicemail", "extensions", "ast_config")
+STANDARD_TABLES = (
+    "sippeers",
+    "iaxfriends",
+    "voicemail",
+    "extensions",
+    "ast_config",
+    *PJSIP_TABLES,
+)
+#: Extra indexes of the alembic scripts (besides the one on ``id``).
+_PJSIP_INDEXES = {
+    "ps_aors": [("ps_aors_qualifyfreq_contact", ("qualify_frequency", "contact"))],
+    "ps_contacts": [("ps_contacts_qualifyfreq_exp", ("qualify_frequency", "expiration_time"))],
+    "ps_endpoint_id_ips": [],
+}
 
 _YESNO = 3
 _ID = sa.Integer
@@ -250,12 +274,67 @@ def _ast_config(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
     )
 
 
-_BUILDERS = {
+def _pjsip_type(type_: str, c: str | None) -> sa.types.TypeEngine[Any]:
+    if type_ == "Int":
+        return sa.Integer()
+    if type_ == "BigInt":
+        return sa.BigInteger()
+    if type_ == "Float":
+        return sa.Float()
+    if type_ == "Bool":
+        return sa.Boolean()
+    if type_ == "Text":
+        return sa.Text(collation=c)
+    if type_ == "astbool":
+        return _s(5, c)  # {0,1,off,on,false,true,no,yes}
+    return _s(int(type_[1:]), c)  # S<n>
+
+
+#: The longest label of each PJSIP enum column (pjsip.md section 1): MySQL/MariaDB refuse
+#: ps_endpoints with VARCHAR(40) enums (InnoDB's 8126-byte inline row limit).
+_ENUM_WIDTHS = {
+    "connected_line_method": 8,
+    "direct_media_method": 8,
+    "direct_media_glare_mitigation": 8,
+    "dtmf_mode": 9,
+    "timers": 8,
+    "callerid_privacy": 23,
+    "100rel": 14,
+    "media_encryption": 4,
+    "t38_udptl_ec": 10,
+    "dtls_setup": 7,
+    "redirect_method": 9,
+    "dtls_fingerprint": 7,
+    "incoming_call_offer_pref": 12,
+    "outgoing_call_offer_pref": 12,
+    "security_negotiation": 8,
+    "auth_type": 12,
+    "taskprocessor_overload_trigger": 10,
+}
+
+
+def _pjsip_column(name: str, type_: str, c: str | None) -> sa.Column[Any]:
+    kind = _s(_ENUM_WIDTHS.get(name, 40), c) if type_ == "E" else _pjsip_type(type_, c)
+    return sa.Column(name, kind, nullable=name != "id", unique=name == "id")
+
+
+def _pjsip(name: str, columns: list[tuple[str, str]]) -> Callable[..., sa.Table]:
+    def build(md: sa.MetaData, c: str | None, kw: dict[str, Any]) -> sa.Table:
+        cols = [_pjsip_column(col, type_, c) for col, type_ in columns]
+        indexes = [sa.Index(f"{name}_id", "id")]
+        indexes += [sa.Index(n, *on) for n, on in _PJSIP_INDEXES.get(name, [])]
+        return sa.Table(name, md, *cols, *indexes, **kw)
+
+    return build
+
+
+_BUILDERS: dict[str, Callable[..., sa.Table]] = {
     "sippeers": _sippeers,
     "iaxfriends": _iaxfriends,
     "voicemail": _voicemail,
     "extensions": _extensions,
     "ast_config": _ast_config,
+    **{name: _pjsip(name, cols) for name, cols in {**COLUMNS, **GENERIC_COLUMNS}.items()},
 }
 
 
