@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ara_ldap.cli_support import fail, handle_errors
 
-__all__ = ["COMMANDS", "import_res_ldap"]
+__all__ = ["COMMANDS", "doctor", "import_res_ldap"]
 
 
 def _warn(message: str) -> None:
@@ -130,4 +131,83 @@ def import_res_ldap(
     sys.stdout.flush()
 
 
-COMMANDS = [import_res_ldap]
+_MARK = {
+    "ok": ("ok", "green"),
+    "warn": ("warn", "yellow"),
+    "fail": ("FAIL", "red"),
+    "skip": ("skip", "cyan"),
+}
+
+
+def _print_report(report: Any) -> None:
+    click.secho(f"Backend {report.backend} ({report.url}), bound as {report.identity}", bold=True)
+    current = None
+    for finding in report.findings:
+        if finding.check != current:
+            current = finding.check
+            click.secho(f"  {current}", bold=True)
+        label, colour = _MARK[finding.status]
+        mark = click.style(f"{label:>4}", fg=colour, bold=finding.status == "fail")
+        click.echo(f"    {mark}  {finding.subject}: {finding.message}")
+        if finding.fix and finding.status in ("fail", "warn", "skip"):
+            for i, line in enumerate(finding.fix.splitlines()):
+                click.echo(f"          {'fix: ' if i == 0 else '     '}{line}")
+    n, w = len(report.problems), len(report.warnings)
+    summary = f"  {n} problem{'s' if n != 1 else ''}, {w} warning{'s' if w != 1 else ''}"
+    click.secho(summary, fg="red" if n else ("yellow" if w else "green"), bold=True)
+
+
+@click.command("doctor")
+@click.option("--backend", "backend_name", default=None, help="Check one LDAP backend only.")
+@click.option(
+    "--cn-config-url",
+    default=None,
+    help="Read cn=config (indexes, limits) here when the configured identity may not, "
+    "e.g. ldapi:/// (SASL EXTERNAL) on the directory host.",
+)
+@click.option("--cn-config-bind-dn", default=None, help="Simple bind for --cn-config-url.")
+@click.option(
+    "--cn-config-password-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Password for --cn-config-bind-dn.",
+)
+@click.pass_context
+@handle_errors()
+def doctor(
+    ctx: click.Context,
+    backend_name: str | None,
+    cn_config_url: str | None,
+    cn_config_bind_dn: str | None,
+    cn_config_password_file: Path | None,
+) -> None:
+    """Check the directory as ara-ldap's identity sees it; print what to fix (exit 1 if any)."""
+    from ara_ldap.config import LdapBackendSettings, load_config
+    from ara_ldap.tools.doctor import CnConfigAccess, diagnose
+
+    settings = load_config(ctx.ensure_object(dict).get("config"))
+    backends = {
+        name: b for name, b in settings.backends.items() if isinstance(b, LdapBackendSettings)
+    }
+    if backend_name is not None:
+        if backend_name not in backends:
+            fail(f"no LDAP backend named {backend_name!r} (LDAP backends: {', '.join(backends)})")
+        backends = {backend_name: backends[backend_name]}
+    if not backends:
+        fail("the configuration has no LDAP backend")
+    access = None
+    if cn_config_url:
+        password = None
+        if cn_config_password_file is not None:
+            password = cn_config_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        access = CnConfigAccess(cn_config_url, cn_config_bind_dn, password)
+    problems = 0
+    for name, backend in backends.items():
+        report = diagnose(backend, name, password=backend.bind_password(), cn_config=access)
+        _print_report(report)
+        problems += len(report.problems)
+    if problems:
+        sys.exit(1)
+
+
+COMMANDS = [import_res_ldap, doctor]
