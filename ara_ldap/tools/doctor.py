@@ -762,6 +762,15 @@ def _check_rights(
             )
             continue
         entry = _first_entry(conn, spec)
+        if entry is None:
+            report.add(
+                "rights",
+                name,
+                "warn",
+                f"no entry of the family is visible under {spec.base_dn}: it is empty, or this "
+                "identity may not read its entries (or its filter matches nothing)",
+                f"check the filter {spec.filter or '(objectClass=*)'} and the read ACL",
+            )
         target = entry["dn"] if entry else spec.base_dn
         severity: Status = "fail" if name in WRITTEN_BY_ASTERISK else "warn"
         rdn_attr = target.split("=", 1)[0].strip().lower()

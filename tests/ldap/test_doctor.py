@@ -193,3 +193,24 @@ def test_remote_plain_ldap_is_a_tls_problem_and_loopback_is_not() -> None:
     check_tls(settings, report)
     assert [f.subject for f in report.of("tls", "fail")] == ["ldap://ldap.example.org"]
     assert [f.subject for f in report.of("tls", "ok")] == ["ldap://127.0.0.1:389"]
+
+
+def test_a_size_limit_that_paging_gets_past_is_told_apart(site: Site) -> None:
+    slapd, backend, access = site(size_limit="3")
+    slapd.ldapmodify_config(
+        "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nadd: olcLimits\n"
+        f'olcLimits: dn.exact="{SERVICE_DN}" size.soft=3 size.hard=3 size.prtotal=unlimited\n'
+    )
+    sip = fixture_count("10-sip.ldif")
+    problems = failed(run(backend, access), "limits")
+    told = next(p for p in problems if p.startswith("sippeers:"))
+    assert f"{sip} entries, but an unpaged search stops at 3" in told
+
+
+def test_an_unreadable_family_base_is_a_rights_problem(site: Site) -> None:
+    _, backend, access = site()
+    spec = backend.families["voicemail"].model_copy(update={"base_dn": f"ou=nowhere,{ASTERISK}"})
+    moved = backend.model_copy(update={"families": {**backend.families, "voicemail": spec}})
+    problems = failed(run(moved, access), "rights")
+    assert len(problems) == 1
+    assert problems[0].startswith("voicemail:") and "ou=nowhere" in problems[0]
