@@ -530,8 +530,12 @@ class GatewaySettings(_Model):
     #: HTTP status for backend failures of reads, for sites listing it in ``failurecodes``
     #: (default: 200; the failure is always in the body too, as Asterisk expects).
     failure_status: int | None = Field(default=None, ge=400, le=599)
-    #: Threads calling the backends (default: the largest backend ``pool_size``).
+    #: Threads calling the backends, per process (default: the largest backend
+    #: ``pool_size``).
     workers: int | None = Field(default=None, ge=1, le=256)
+    #: Serving processes (default: the CPU count; 1: no supervisor).  Each has its own
+    #: backends, cache and ``workers`` threads; connections are spread over them.
+    processes: int | None = Field(default=None, ge=1, le=64)
     #: Idle seconds before a keep-alive connection is closed (Asterisk keeps one per thread).
     keepalive_timeout: float = Field(default=75.0, gt=0)
 

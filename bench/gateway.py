@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
 import random
 import statistics
@@ -33,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import ldap3
 import yaml
@@ -45,6 +47,9 @@ from ara_ldap.record import Record
 from ara_ldap.testing.curl_client import AsteriskCurlClient, raw_request
 from ara_ldap.testing.ldap import ldap_backend_config, ldap_settings
 from ara_ldap.testing.slapd import Slapd, find_schema_ldif, free_port
+
+if TYPE_CHECKING:
+    from ara_ldap.gateway.app import GatewayApp
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -220,13 +225,33 @@ class NullRealtime:
         )
 
 
-def null_server(port: int, workers: int, cached: bool) -> None:
-    """``--null-server PORT``: the real app and server around :class:`NullRealtime`
-    (``--cached``: every single is a cache hit, answered on the event loop)."""
+def null_app(cached: bool, workers: int = 8) -> GatewayApp:
+    """The real app around :class:`NullRealtime` (module level: picklable for the
+    worker processes)."""
     from ara_ldap.gateway.app import GatewayApp
+
+    return GatewayApp(NullRealtime(cached), workers=workers)  # type: ignore[arg-type]
+
+
+def null_server(port: int, workers: int, cached: bool, kind: str, processes: int) -> None:
+    """``--null-server PORT``: the real app and server around :class:`NullRealtime`
+    (``--cached``: every single is a cache hit, answered on the event loop; ``--server
+    uvicorn``: the ASGI adapter on uvicorn; ``--processes N``: N worker processes)."""
+    if processes > 1:
+        from ara_ldap.gateway.workers import Supervisor
+
+        Supervisor(
+            functools.partial(null_app, cached, workers), port=port, processes=processes
+        ).run()
+        return
+    app = null_app(cached, workers)
+    if kind == "uvicorn":
+        from ara_ldap.gateway.uvicorn_server import UvicornServer
+
+        UvicornServer(app, port=port).run()
+        return
     from ara_ldap.gateway.server import GatewayServer
 
-    app = GatewayApp(NullRealtime(cached), workers=workers)  # type: ignore[arg-type]
     GatewayServer(app, port=port).run()
 
 
@@ -247,19 +272,23 @@ def start_server(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
 NULL_CLIENTS = (1, 2, 4, 8, 32)
 
 
-def null_rows(label: str, cached: bool, seconds: float) -> dict[int, Result]:
+def null_rows(
+    label: str, cached: bool, seconds: float, kind: str = "lean", processes: int = 1
+) -> dict[int, Result]:
     """The null-backend server (uncached: one worker-thread hop per request; cached:
-    answered on the event loop) at each client count; prints and returns the rows."""
+    answered on the event loop) at each client count; prints and returns the rows.  CPU
+    is the server's, all its processes included."""
     names = [f"peer{i:05d}" for i in range(1000)]
     port = free_port()
-    cmd = [sys.executable, __file__, "--null-server", str(port)]
+    cmd = [sys.executable, __file__, "--null-server", str(port), "--server", kind]
+    cmd += ["--processes", str(processes)]
     server = start_server([*cmd, "--cached"] if cached else cmd, port)
     rows: dict[int, Result] = {}
     try:
         for clients in NULL_CLIENTS:
-            cpu0 = proc_cpu(server.pid)
+            cpu0 = tree_cpu(server.pid)
             latencies, wall = http_load(port, names, clients, seconds)
-            result = Result(label, clients, latencies, wall, proc_cpu(server.pid) - cpu0)
+            result = Result(label, clients, latencies, wall, tree_cpu(server.pid) - cpu0)
             rows[clients] = result
             print(result.row(), flush=True)
     finally:
@@ -268,19 +297,40 @@ def null_rows(label: str, cached: bool, seconds: float) -> dict[int, Result]:
     return rows
 
 
-def null_only(seconds: float) -> int:
-    """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box)."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its live children (the worker processes)."""
+    total = proc_cpu(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError, IndexError):
+                total += proc_cpu(int(child))
+    return total
+
+
+def null_only(seconds: float, compare: bool, processes: int) -> int:
+    """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box);
+    ``--compare``: the lean server and uvicorn side by side."""
     print(f"{os.cpu_count()} CPUs; {seconds:g} s per measurement")
     print(f"\n{'path':30} {'cl':>3} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/req':>10}")
-    plain = null_rows("gateway, null backend", False, seconds)
-    hit = null_rows("gateway, null, cache hit", True, seconds)
+    kinds = ["lean", "uvicorn"] if compare else ["lean"]
+    rows: dict[tuple[str, bool], dict[int, Result]] = {}
+    for kind in kinds:
+        tag = kind if processes == 1 else f"{kind} x{processes}"
+        rows[kind, False] = null_rows(f"{tag}, null backend", False, seconds, kind, processes)
+        rows[kind, True] = null_rows(f"{tag}, null, cache hit", True, seconds, kind, processes)
+    print()
     for clients in NULL_CLIENTS:
-        a, b = plain[clients], hit[clients]
-        assert a.cpu_per_request is not None and b.cpu_per_request is not None
-        print(
-            f"@{clients:<2} cache hit / worker hop: CPU {b.cpu_per_request / a.cpu_per_request:.2f}"
-            f"x, rate {b.rate / a.rate:.2f}x"
-        )
+        line = [f"@{clients:<2}"]
+        for kind in kinds:
+            a, b = rows[kind, False][clients], rows[kind, True][clients]
+            assert a.cpu_per_request is not None and b.cpu_per_request is not None
+            null, hit = a.cpu_per_request * 1e6, b.cpu_per_request * 1e6
+            line.append(f"{kind}: null {null:4.0f} µs, hit {hit:4.0f} µs ({hit / null:.2f}x)")
+        if compare:
+            lean, uvi = rows["lean", True][clients], rows["uvicorn", True][clients]
+            line.append(f"hit rate lean/uvicorn {lean.rate / uvi.rate:.2f}x")
+        print("   ".join(line))
     return 0
 
 
@@ -294,6 +344,11 @@ def main() -> int:
         help="only the null-backend rows (no slapd): the gateway's own cost, uncached "
         "and cache hit, at 1/2/4/8/32 clients",
     )
+    parser.add_argument("--compare", action="store_true", help="with --null-only: uvicorn rows too")
+    parser.add_argument("--server", default="lean", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="with --null-only: gateway processes"
+    )
     parser.add_argument("--peers", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument(
@@ -303,10 +358,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.null_server:
-        null_server(args.null_server, 8, args.cached)
+        null_server(args.null_server, 8, args.cached, args.server, args.processes)
         return 0
     if args.null_only:
-        return null_only(args.seconds)
+        return null_only(args.seconds, args.compare, args.processes)
 
     workdir = Path(tempfile.mkdtemp(prefix="ara-bench-gw-"))
     with Slapd(schema_ldifs=[find_schema_ldif()], workdir=workdir / "d") as slapd:

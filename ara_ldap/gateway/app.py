@@ -213,6 +213,8 @@ class GatewayApp:
         self.max_body_bytes = max_body_bytes
         self.failure_status = failure_status or 200
         self.metrics = metrics or Metrics()
+        #: ``/metrics``' text (a worker process replaces it with all workers' view).
+        self.render_metrics: Callable[[], bytes] = self.metrics.render
         self.workers = WorkerPool(workers)
         self._credentials = f"{credentials[0]}:{credentials[1]}".encode() if credentials else None
         self._families = {f.lower(): f for f in realtime.families()}
@@ -311,7 +313,7 @@ class GatewayApp:
             return Answer(401, b"", "unauthorized", headers=_CHALLENGE, close=body is None)
         if path == "/metrics":
             return Answer(
-                200, self.metrics.render(), "ok", content_type=_PROMETHEUS, recorded=False
+                200, self.render_metrics(), "ok", content_type=_PROMETHEUS, recorded=False
             )
 
         prefix = self.prefix

@@ -1,12 +1,15 @@
 """``ara-ldap serve`` (the gateway) and ``ara-ldap extconfig`` (the Asterisk side of it).
 
-Picked up by :mod:`ara_ldap.cli` through ``COMMANDS``.  uvicorn is imported only when
-``serve`` runs, so the rest of the CLI works without the ``gateway`` extra.
+Picked up by :mod:`ara_ldap.cli` through ``COMMANDS``.  The gateway's dependencies
+(httptools, uvloop) are imported only when ``serve`` runs, so the rest of the CLI works
+without the ``gateway`` extra.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import sys
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -73,21 +76,35 @@ def serve(
 ) -> None:
     """Serve Asterisk's res_config_curl protocol over HTTP (docs/gateway.md)."""
     try:
-        from ara_ldap.bootstrap import open_realtime
         from ara_ldap.config import GatewaySettings
-        from ara_ldap.gateway.server import GatewayServer, create_app, worker_count
+        from ara_ldap.gateway import server as _server  # noqa: F401  (the extra is there)
     except ModuleNotFoundError as exc:
         _fail(f"{exc.name} is not installed: pip install 'ara-ldap[gateway]'")
     try:
         settings = _settings(ctx)
         if prefix is not None:
             prefix = GatewaySettings(prefix=prefix).prefix  # same validation as the file
-        _setup_logging(access_log)
-        realtime = open_realtime(settings)
     except AraError as exc:
         _fail(str(exc))
     except ValueError as exc:
         _fail(f"--prefix: {exc}")
+    _setup_logging(access_log)
+    processes = settings.gateway.processes or os.cpu_count() or 1
+    if processes > 1:
+        _serve_processes(settings, processes, host, port, prefix, access_log)
+    else:
+        _serve_one(settings, host, port, prefix)
+
+
+def _serve_one(settings: Any, host: str | None, port: int | None, prefix: str | None) -> None:
+    """``gateway.processes: 1``: everything in this process."""
+    from ara_ldap.bootstrap import open_realtime
+    from ara_ldap.gateway.server import GatewayServer, create_app, worker_count
+
+    try:
+        realtime = open_realtime(settings)
+    except AraError as exc:
+        _fail(str(exc))
     try:
         app = create_app(settings, realtime, prefix=prefix)
         server = GatewayServer.from_settings(app, settings, host=host, port=port)
@@ -108,6 +125,47 @@ def serve(
         _fail(str(exc))
     finally:
         realtime.close()
+
+
+def _serve_processes(
+    settings: Any,
+    processes: int,
+    host: str | None,
+    port: int | None,
+    prefix: str | None,
+    access_log: bool,
+) -> None:
+    """Several processes: this one accepts and supervises; each worker process builds its
+    own Realtime (so this one opens no backend)."""
+    from ara_ldap.gateway import workers
+    from ara_ldap.gateway.server import worker_count
+
+    supervisor = workers.from_settings(
+        settings,
+        processes=processes,
+        host=host,
+        port=port,
+        prefix=prefix,
+        log_setup=functools.partial(_setup_logging, access_log),
+    )
+    try:
+        supervisor.bind()
+    except OSError as exc:
+        _fail(f"cannot listen on {supervisor.host}:{supervisor.requested_port}: {exc.strerror}")
+    families = sorted(settings.routes())
+    logging.getLogger("ara_ldap.gateway").info(
+        "serving %d families on %s (%d processes of %d worker threads; families: %s)",
+        len(families),
+        supervisor.url,
+        processes,
+        worker_count(settings),
+        ", ".join(families),
+    )
+    try:
+        supervisor.run()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    logging.getLogger("ara_ldap.gateway").info("stopped")
 
 
 def _check_url(url: str, families: list[str]) -> str:

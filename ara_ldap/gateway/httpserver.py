@@ -339,14 +339,15 @@ class HttpServer:
     def protocol(self) -> HttpProtocol:
         return HttpProtocol(self)
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Bind to the running loop and start the keep-alive sweep (idempotent)."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._sweep()
 
     async def serve(self, sock: socket.socket) -> None:
         """Accept connections on a listening socket."""
-        self._start()
+        self.start()
         listener = await self.loop.create_server(
             self.protocol, sock=sock, ssl=self.ssl_context, backlog=2048
         )
@@ -354,7 +355,7 @@ class HttpServer:
 
     async def adopt(self, sock: socket.socket) -> None:
         """Serve a connection another process accepted."""
-        self._start()
+        self.start()
         try:
             await self.loop.connect_accepted_socket(self.protocol, sock, ssl=self.ssl_context)
         except (OSError, ssl.SSLError) as exc:  # e.g. a failed TLS handshake

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from typing import Any
 
 #: Latency buckets in seconds: LDAP lookups take a few hundred µs, Asterisk's timeouts
 #: are seconds, so the interesting range is 0.5 ms .. 2.5 s.
@@ -55,6 +56,10 @@ class Metrics:
         self.latency: dict[str, _Histogram] = {}
         self.in_flight = 0
         self.started = time.time()
+        #: (index, pid) of the worker process these counters belong to, when there are
+        #: several (``ara_gateway_worker_info``).
+        self.worker: tuple[int, int] | None = None
+        self.workers: list[tuple[int, int]] = []
 
     def observe(self, family: str, operation: str, outcome: str, seconds: float) -> None:
         key = (family, operation, outcome)
@@ -67,6 +72,46 @@ class Metrics:
     def backend_error(self, family: str, operation: str) -> None:
         key = (family, operation)
         self.backend_errors[key] = self.backend_errors.get(key, 0) + 1
+
+    def total(self) -> int:
+        """Requests counted so far (cheap: to know whether a snapshot is due)."""
+        return sum(h.count for h in self.latency.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON-able data (for the worker processes' shared view)."""
+        return {
+            "requests": [[*key, n] for key, n in self.requests.items()],
+            "backend_errors": [[*key, n] for key, n in self.backend_errors.items()],
+            "latency": {op: [h.buckets, h.count, h.total] for op, h in self.latency.items()},
+            "in_flight": self.in_flight,
+            "started": self.started,
+            "worker": list(self.worker) if self.worker else None,
+        }
+
+    def absorb(self, data: dict[str, Any], *, counters_only: bool = False) -> None:
+        """Add a :meth:`snapshot`'s counters to these (``counters_only``: not the gauges
+        or the worker identity: a restarted worker continuing its predecessor's)."""
+        for family, operation, outcome, n in data["requests"]:
+            counted = (family, operation, outcome)
+            self.requests[counted] = self.requests.get(counted, 0) + int(n)
+        for family, operation, n in data["backend_errors"]:
+            failed = (family, operation)
+            self.backend_errors[failed] = self.backend_errors.get(failed, 0) + int(n)
+        for operation, (buckets, count, total) in data["latency"].items():
+            histogram = self.latency.get(operation)
+            if histogram is None:
+                histogram = self.latency[operation] = _Histogram()
+            for i, n in enumerate(buckets[: len(histogram.buckets)]):
+                histogram.buckets[i] += int(n)
+            histogram.count += int(count)
+            histogram.total += float(total)
+        if counters_only:
+            return
+        self.in_flight += int(data["in_flight"])
+        self.started = min(self.started, float(data["started"]))
+        if data.get("worker"):
+            index, pid = data["worker"]
+            self.workers.append((int(index), int(pid)))
 
     def render(self) -> bytes:
         """The exposition text (format 0.0.4)."""
@@ -123,4 +168,23 @@ class Metrics:
             "# TYPE ara_gateway_start_time_seconds gauge",
             f"ara_gateway_start_time_seconds {self.started:.3f}",
         ]
+        workers = sorted(self.workers)
+        if self.worker is not None and self.worker not in workers:
+            workers.insert(0, self.worker)
+        if workers:
+            out += [
+                "# HELP ara_gateway_worker_info The worker processes counted here.",
+                "# TYPE ara_gateway_worker_info gauge",
+            ]
+            out += [
+                f'ara_gateway_worker_info{{worker="{index}",pid="{pid}"}} 1'
+                for index, pid in workers
+            ]
+        if self.worker is not None:
+            out += [
+                "# HELP ara_gateway_worker_pid The process that answered (a connection "
+                "stays with one worker).",
+                "# TYPE ara_gateway_worker_pid gauge",
+                f"ara_gateway_worker_pid {self.worker[1]}",
+            ]
         return ("\n".join(out) + "\n").encode("utf-8")

@@ -1,0 +1,494 @@
+"""Serving with N worker processes (``gateway.processes``): one Python process is capped
+at one core by the GIL.
+
+Why the supervisor accepts and hands connections out, instead of ``SO_REUSEPORT`` or a
+shared listening socket: Asterisk keeps one keep-alive connection per calling thread, so
+a gateway typically sees 2-4 connections that live for hours.  With ``SO_REUSEPORT`` the
+kernel hashes each connection to a process (two of three may well land on the same
+one), and with a shared socket whichever process wakes first takes it; either way a
+connection stays where it landed.  Here the supervisor accepts every connection and
+passes its file descriptor (``socket.send_fds`` over a ``SOCK_SEQPACKET`` pair) to the
+worker serving the fewest connections; the worker adopts it
+(``loop.connect_accepted_socket``) and reports when it closes.  The supervisor does no
+per-request work at all.
+
+Workers are started with the ``spawn`` method and build their app (Realtime, backends,
+cache, worker threads) themselves: the LDAP backend starts threads (pool, syncrepl
+stream), and forking a process that has threads is unsafe.  Each worker has its own
+cache (docs/gateway.md says why not one shared).  A worker that dies is restarted (its
+connections are lost: Asterisk reconnects on its next request); SIGTERM/SIGINT stop the
+supervisor accepting and stop every worker gracefully.
+
+Metrics: each worker writes a snapshot of its counters to a shared directory once a
+second; ``/metrics`` on any worker adds its siblings' snapshots to its own live counters,
+so a scrape (which lands on one worker, like any connection) sees the whole gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ara_ldap.config import GatewayTls, Settings
+from ara_ldap.gateway.app import GatewayApp
+from ara_ldap.gateway.httpserver import HttpServer
+from ara_ldap.gateway.metrics import Metrics
+from ara_ldap.gateway.server import base_url, listen, new_event_loop, tls_context
+
+log = logging.getLogger("ara_ldap.gateway")
+
+#: Builds a worker's app; must be picklable (a module-level function or a partial of one).
+AppFactory = Callable[[], GatewayApp]
+
+_READY = b"R"
+_CLOSED = b"-"
+_FAILED = b"E"
+_CONNECTION = b"C"
+#: A worker that dies sooner than this after its start is restarted only after a pause.
+_RESTART_PAUSE = 1.0
+
+
+def settings_app(settings: Settings, prefix: str | None = None) -> GatewayApp:
+    """A worker's app from the configuration: its own Realtime, backends and cache."""
+    from ara_ldap.bootstrap import open_realtime
+    from ara_ldap.gateway.server import create_app
+
+    realtime = open_realtime(settings)
+    try:
+        return create_app(settings, realtime, prefix=prefix)
+    except BaseException:
+        realtime.close()
+        raise
+
+
+def from_settings(
+    settings: Settings,
+    *,
+    processes: int,
+    host: str | None = None,
+    port: int | None = None,
+    prefix: str | None = None,
+    log_setup: Callable[[], None] | None = None,
+) -> Supervisor:
+    """A supervisor for ``settings.gateway`` (``host``/``port``/``prefix`` override it)."""
+    gw = settings.gateway
+    return Supervisor(
+        functools.partial(settings_app, settings, prefix),
+        processes=processes,
+        host=host or gw.host,
+        port=gw.port if port is None else port,
+        prefix=gw.prefix if prefix is None else prefix,
+        tls=gw.tls,
+        keepalive_timeout=gw.keepalive_timeout,
+        log_setup=log_setup,
+    )
+
+
+# The worker process ------------------------------------------------------------------------
+
+
+def _worker_main(
+    factory: AppFactory,
+    index: int,
+    channel: socket.socket,
+    state_dir: str,
+    options: dict[str, Any],
+    log_setup: Callable[[], None] | None,
+) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the
+    # supervisor decides, then stops us with SIGTERM.
+    if log_setup is not None:
+        log_setup()
+    try:
+        app = factory()
+    except Exception as exc:  # reported to the supervisor, which exits with it
+        with contextlib.suppress(OSError):
+            channel.send(_FAILED + str(exc).encode("utf-8", "replace")[:4000])
+        raise SystemExit(1) from None
+    shared = SharedMetrics(app.metrics, Path(state_dir), index)
+    app.render_metrics = shared.render
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_worker_serve(app, channel, shared, options))
+    finally:
+        loop.close()
+        app.close()
+        close = getattr(app.realtime, "close", None)
+        if close is not None:
+            close()
+
+
+async def _worker_serve(
+    app: GatewayApp, channel: socket.socket, shared: SharedMetrics, options: dict[str, Any]
+) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def closed() -> None:
+        with contextlib.suppress(OSError):
+            channel.send(_CLOSED)
+
+    http = HttpServer(
+        app,
+        keepalive_timeout=options["keepalive_timeout"],
+        ssl_context=tls_context(options["tls"]),
+        on_close=closed,
+    )
+
+    def receive() -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(channel, 16, 8)
+            except BlockingIOError:
+                return
+            except OSError:
+                message, fds = b"", []
+            if not message and not fds:  # the supervisor is gone
+                loop.remove_reader(channel.fileno())
+                stopping.set()
+                return
+            for fd in fds:
+                task = loop.create_task(http.adopt(socket.socket(fileno=fd)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    http.start()
+    channel.setblocking(False)
+    loop.add_reader(channel.fileno(), receive)
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    shared.start(loop)
+    channel.send(_READY)
+    await stopping.wait()
+    with contextlib.suppress(Exception):
+        loop.remove_reader(channel.fileno())
+    await http.shutdown(options["graceful_timeout"])
+    shared.stop()
+
+
+# Metrics across workers --------------------------------------------------------------------
+
+
+class SharedMetrics:
+    """This worker's live counters plus its siblings' last snapshots."""
+
+    def __init__(self, metrics: Metrics, state_dir: Path, index: int) -> None:
+        self.metrics = metrics
+        self.dir = state_dir
+        self.index = index
+        self.path = state_dir / f"worker-{index}.json"
+        self._timer: asyncio.TimerHandle | None = None
+        self._written = -1
+        # A restarted worker continues its predecessor's counters (no reset on a crash).
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            metrics.absorb(json.loads(self.path.read_text()), counters_only=True)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.metrics.worker = (self.index, os.getpid())
+        self._write(loop)
+
+    def _write(self, loop: asyncio.AbstractEventLoop) -> None:
+        count = self.metrics.total()
+        if count != self._written:
+            self._written = count
+            temporary = self.path.with_suffix(".tmp")
+            with contextlib.suppress(OSError):
+                temporary.write_text(json.dumps(self.metrics.snapshot()))
+                temporary.replace(self.path)
+        self._timer = loop.call_later(1.0, self._write, loop)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._written = -1
+        with contextlib.suppress(OSError):
+            self.path.write_text(json.dumps(self.metrics.snapshot()))
+
+    def render(self) -> bytes:
+        total = Metrics()
+        total.absorb(self.metrics.snapshot())
+        total.worker = self.metrics.worker
+        for path in sorted(self.dir.glob("worker-*.json")):
+            if path != self.path:
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                    total.absorb(json.loads(path.read_text()))
+        return total.render()
+
+
+# The supervisor ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: Any  # multiprocessing's SpawnProcess
+    channel: socket.socket
+    started: float
+    load: int = 0
+    ready: bool = False
+    pid: int = 0
+    buffer: list[bytes] = field(default_factory=list)
+
+
+class Supervisor:
+    """Accepts connections and spreads them over ``processes`` worker processes, each
+    serving its own :class:`GatewayApp` built by ``factory``.  Same surface as
+    :class:`~ara_ldap.gateway.server.GatewayServer`: ``bind``, ``port``, ``url``,
+    ``run`` (blocking, signals), ``start``/``stop`` (background thread)."""
+
+    def __init__(
+        self,
+        factory: AppFactory,
+        *,
+        processes: int,
+        host: str = "127.0.0.1",
+        port: int = 8389,
+        prefix: str = "",
+        tls: GatewayTls | None = None,
+        keepalive_timeout: float = 75.0,
+        graceful_timeout: float = 10.0,
+        log_setup: Callable[[], None] | None = None,
+    ) -> None:
+        self.factory = factory
+        self.processes = max(1, processes)
+        self.host = host
+        self.requested_port = port
+        self.prefix = prefix
+        self.tls = tls
+        self.graceful_timeout = graceful_timeout
+        self.log_setup = log_setup
+        self.options = {
+            "keepalive_timeout": keepalive_timeout,
+            "graceful_timeout": graceful_timeout,
+            "tls": tls,
+        }
+        self.workers: dict[int, _Worker] = {}
+        self.restarts = 0
+        self.started = threading.Event()
+        self.error: str | None = None
+        self._context = multiprocessing.get_context("spawn")
+        self._sock: socket.socket | None = None
+        self._state_dir = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def bind(self) -> socket.socket:
+        if self._sock is None:
+            self._sock = listen(self.host, self.requested_port)
+        return self._sock
+
+    @property
+    def port(self) -> int:
+        return int(self.bind().getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return base_url(self.host, self.port, self.tls is not None, self.prefix)
+
+    def pids(self) -> list[int]:
+        """The live workers' process ids, by index."""
+        return [w.pid for _, w in sorted(self.workers.items()) if w.ready]
+
+    # Running -------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or :meth:`stop`); raises RuntimeError when a worker
+        cannot start (the reason it gave, e.g. a configuration error)."""
+        sock = self.bind()
+        self._state_dir = tempfile.mkdtemp(prefix="ara-gateway-")
+        loop = self._loop = new_event_loop()
+        try:
+            loop.run_until_complete(self._serve(sock))
+        finally:
+            loop.close()
+            sock.close()
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+        if self.error is not None:
+            raise RuntimeError(self.error)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        handled: list[signal.Signals] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stopping.set)
+                handled.append(sig)
+        try:
+            for index in range(self.processes):
+                self._spawn(index)
+            while not all(w.ready for w in self.workers.values()):
+                if self._stopping.is_set():
+                    break
+                await asyncio.sleep(0.02)
+            if not self._stopping.is_set():
+                sock.setblocking(False)
+                loop.add_reader(sock.fileno(), self._accept, sock)
+                self.started.set()
+                await self._stopping.wait()
+                loop.remove_reader(sock.fileno())
+            await self._stop_workers()
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _spawn(self, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(self.factory, index, theirs, self._state_dir, self.options, self.log_setup),
+            name=f"ara-gateway-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        ours.setblocking(False)
+        worker = _Worker(index, process, ours, time.monotonic(), pid=process.pid or 0)
+        self.workers[index] = worker
+        loop.add_reader(ours.fileno(), self._from_worker, worker)
+        loop.add_reader(process.sentinel, self._exited, worker)
+
+    def _from_worker(self, worker: _Worker) -> None:
+        while True:
+            try:
+                message = worker.channel.recv(4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:  # its end closed: the process is exiting (_exited follows)
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_reader(worker.channel.fileno())
+                return
+            kind = message[:1]
+            if kind == _CLOSED:
+                worker.load = max(0, worker.load - 1)
+            elif kind == _READY:
+                worker.ready = True
+            elif kind == _FAILED:
+                self._failed(worker, message[1:].decode("utf-8", "replace"))
+
+    def _failed(self, worker: _Worker, reason: str) -> None:
+        log.error("gateway worker %d could not start: %s", worker.index, reason)
+        if not self.started.is_set() and self.error is None:
+            self.error = reason  # at start-up: the whole gateway fails, with the reason
+            if self._stopping is not None:
+                self._stopping.set()
+
+    def _exited(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            loop.remove_reader(worker.process.sentinel)
+        with contextlib.suppress(Exception):
+            loop.remove_reader(worker.channel.fileno())
+        worker.process.join(2)  # its sentinel closes just before it can be reaped
+        worker.channel.close()
+        worker.ready = False
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+        stopping = self._stopping
+        if stopping is None or stopping.is_set():
+            return
+        if not self.started.is_set():
+            if self.error is None:
+                self.error = f"worker {worker.index} exited during start-up"
+            stopping.set()
+            return
+        log.error(
+            "gateway worker %d (pid %d) died (exit %s); restarting it",
+            worker.index,
+            worker.pid,
+            worker.process.exitcode,
+        )
+        self.restarts += 1
+        pause = _RESTART_PAUSE if time.monotonic() - worker.started < _RESTART_PAUSE else 0.0
+        loop.call_later(pause, self._respawn, worker.index)
+
+    def _respawn(self, index: int) -> None:
+        if self._stopping is not None and not self._stopping.is_set() and index not in self.workers:
+            self._spawn(index)
+
+    def _accept(self, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: leave it for the next round
+                log.warning("accept failed: %s", exc)
+                return
+            with conn:
+                self._hand_over(conn)
+
+    def _hand_over(self, conn: socket.socket) -> None:
+        """Pass ``conn`` to the ready worker serving the fewest connections."""
+        candidates = sorted(
+            (w for w in self.workers.values() if w.ready), key=lambda w: (w.load, w.index)
+        )
+        for worker in candidates:
+            try:
+                socket.send_fds(worker.channel, [_CONNECTION], [conn.fileno()])
+            except OSError:  # its queue is full or it is dying: the next one
+                continue
+            worker.load += 1
+            return
+        log.warning("no gateway worker can take a connection: closing it")
+
+    async def _stop_workers(self) -> None:
+        """SIGTERM every worker (each finishes its requests), then wait for them."""
+        for worker in list(self.workers.values()):
+            with contextlib.suppress(OSError):
+                os.kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.graceful_timeout + 5
+        while self.workers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for worker in list(self.workers.values()):
+            log.warning("gateway worker %d did not stop in time: killing it", worker.index)
+            worker.process.kill()
+            worker.process.join(5)
+            self.workers.pop(worker.index, None)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Serve from a background thread; returns once every worker is ready."""
+        self.bind()
+        self._thread = threading.Thread(
+            target=self._run_quietly, name="ara-supervisor", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.started.wait(0.05):
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the gateway did not start: {self.error}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not start within {timeout} s")
+
+    def _run_quietly(self) -> None:
+        with contextlib.suppress(RuntimeError):  # kept in self.error
+            self.run()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
