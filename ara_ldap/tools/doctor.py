@@ -77,7 +77,7 @@ QUERY_FIELDS: dict[str, tuple[str, ...]] = {
     "voicemail": ("mailbox", "context"),
     "extensions": ("context", "exten", "priority"),
     "ast_config": ("filename",),
-    "ps_contacts": ("id", "aor", "endpoint"),
+    "ps_contacts": ("id",),
 }
 #: Families Asterisk itself writes at runtime (registrations, MWI, sorcery).
 WRITTEN_BY_ASTERISK = {"sippeers", "sipusers", "sipregs", "iaxpeers", "iaxusers", "voicemail"}
@@ -377,6 +377,8 @@ def _family_attributes(name: str, spec: LdapFamily) -> list[str]:
         fields = (spec.rdn,) if isinstance(spec.rdn, str) else tuple(spec.rdn.fields)
     attrs = [by_field[f.lower()] for f in fields if f.lower() in by_field]
     attrs += _FILTER_ATTRS.findall(spec.filter or "")
+    # Derived attributes exist to be searched (e.g. astContactAor for "id LIKE aor;@%").
+    attrs += list(getattr(spec, "derived", None) or {})
     seen: dict[str, str] = {}
     for attr in attrs:
         seen.setdefault(attr.lower(), attr)
@@ -766,10 +768,9 @@ def _check_rights(
             report.add(
                 "rights",
                 name,
-                "warn",
-                f"no entry of the family is visible under {spec.base_dn}: it is empty, or this "
-                "identity may not read its entries (or its filter matches nothing)",
-                f"check the filter {spec.filter or '(objectClass=*)'} and the read ACL",
+                "ok",
+                "the base is readable; no entry of the family is visible under it (empty, or "
+                "not readable by this identity: then check the read ACL)",
             )
         target = entry["dn"] if entry else spec.base_dn
         severity: Status = "fail" if name in WRITTEN_BY_ASTERISK else "warn"
