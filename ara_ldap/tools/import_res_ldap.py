@@ -50,6 +50,10 @@ STATIC_FAMILY = "ast_config"
 #: ``[_general]`` keys that are connection settings, not mappings (§3.3).
 _CONNECTION_KEYS = {"basedn", "host", "pass", "port", "protocol", "url", "user", "version"}
 
+#: ``[_general]`` keys that look like a password but are not the driver's ``pass``: never
+#: taken as a mapping (that would copy the secret into every family and into messages).
+_SECRET_LOOKING = {"bindpw", "password", "passwd", "secret", "credentials", "bindpassword"}
+
 #: Object classes the stock sample filters on, and the stock schema's real names (§3.7).
 _SAMPLE_CLASSES = {
     "astaccount": "AsteriskSIPUser",
@@ -281,6 +285,12 @@ def _general_settings(
                 values.setdefault(key, []).append(var.value)
             elif key == "additionalfilter":
                 general_filter = var.value
+            elif key in _SECRET_LOOKING:
+                warnings.append(
+                    f"{filename} line {var.lineno}: [_general] {var.name} looks like a password "
+                    "but res_config_ldap only reads 'pass' (it would take this line as an "
+                    "attribute mapping); ignored, and its value is not shown"
+                )
             else:
                 mappings.append((var.name, var.value, var.lineno))
     connection: dict[str, str] = {}

@@ -150,8 +150,7 @@ def _import(res_ldap: str, extconfig: str | None = None, **kwargs: Any) -> Any:
 
 def test_a_table_name_differing_only_in_case_is_reported_not_imported() -> None:
     result = _import(
-        "[_general]\nurl=ldap://127.0.0.1\n[accounts]\nname = cn\n"
-        "[iax]\nname = cn\n",
+        "[_general]\nurl=ldap://127.0.0.1\n[accounts]\nname = cn\n[iax]\nname = cn\n",
         '[settings]\nsippeers => ldap,"ou=sip,dc=x",Accounts\niaxpeers => ldap,"ou=iax,dc=x",iax\n',
     )
     assert "sippeers" not in result.config["backends"]["ldap"]["families"]
@@ -189,3 +188,15 @@ def test_without_extconfig_or_base_dn_the_import_is_refused() -> None:
 def test_no_url_anywhere_is_refused_with_the_option_to_use() -> None:
     with pytest.raises(BadRequest, match="--url"):
         _import(SAMPLE.read_text(), '[settings]\nsippeers => ldap,"ou=sip,dc=x",accounts\n')
+
+
+def test_a_password_under_another_key_is_neither_mapped_nor_shown() -> None:
+    secret = "hunter2-not-shown"
+    result = _import(
+        f"[_general]\nurl=ldap://127.0.0.1\nuser=cn=a,dc=x\nbindpw={secret}\n"
+        "[accounts]\nname = cn\n",
+        '[settings]\nsippeers => ldap,"ou=sip,dc=x",accounts\n',
+    )
+    text = yaml.safe_dump(result.config) + "\n".join(result.warnings)
+    assert secret not in text
+    assert any("bindpw looks like a password" in w for w in result.warnings)
