@@ -41,11 +41,13 @@ from typing import IO, Any, Self
 
 __all__ = [
     "INSTALL_HINT",
+    "PJSIP_INDEXES",
     "Slapd",
     "SlapdError",
     "asterisk_slapd",
     "find_fixture_ldifs",
     "find_schema_ldif",
+    "find_schema_ldifs",
     "find_tool",
     "free_port",
     "ldif_first_dn",
@@ -57,6 +59,15 @@ INSTALL_HINT = "install Debian's slapd and ldap-utils (apt-get install slapd lda
 #: Standard schemas included before the caller's, in this order.
 STANDARD_SCHEMAS: tuple[str, ...] = ("core", "cosine", "inetorgperson", "nis")
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
+#: The indexes pjsip.md 5.7 recommends for sorcery's queries (needs ``pjsip.ldif``): ids
+#: for equality and prefix, the contact AOR and expiry, identify by endpoint, presence for
+#: ``contact != ''`` and ``mailboxes != ''``.
+PJSIP_INDEXES: tuple[str, ...] = (
+    "astEndpointId,astAuthId,astAorId,astContactId,astDomainAliasId,astIdentifyId eq,sub",
+    "astPsId,astPsKind eq",
+    "astContactAor,astContactExpirationTime,astIdentifyEndpoint eq",
+    "astAorContact,astEndpointMailboxes pres",
+)
 MODULE_PATH = Path("/usr/lib/ldap")
 
 # Tools the harness runs; all must be present for an instance to be usable.
@@ -140,6 +151,16 @@ def find_schema_ldif() -> Path:
         "the source tree's schema/ directory: reinstall ara-ldap or run from a "
         "complete checkout"
     )
+
+
+def find_schema_ldifs() -> list[Path]:
+    """The project's cn=config schemas, in load order: ``asterisk.ldif`` then ``pjsip.ldif``
+    (the PJSIP families, which the fixtures' ``60-pjsip.ldif`` needs)."""
+    first = find_schema_ldif()
+    pjsip = first.with_name("pjsip.ldif")
+    if not pjsip.is_file():
+        raise SlapdError(f"{pjsip} not found: reinstall ara-ldap or run from a complete checkout")
+    return [first, pjsip]
 
 
 def find_fixture_ldifs() -> list[Path]:
@@ -854,5 +875,9 @@ class Slapd:
 
 
 def asterisk_slapd(*, schema_ldifs: Sequence[Path] = (), **kwargs: Any) -> Slapd:
-    """Build a :class:`Slapd` with the project's Asterisk schema (plus extra ones)."""
-    return Slapd(schema_ldifs=[find_schema_ldif(), *schema_ldifs], **kwargs)
+    """Build a :class:`Slapd` with the project's schemas (Asterisk and PJSIP, plus extra
+    ones; a path already included is not loaded twice)."""
+    own = find_schema_ldifs()
+    extra = [p for p in schema_ldifs if Path(p).resolve() not in {o.resolve() for o in own}]
+    kwargs["indexes"] = [*PJSIP_INDEXES, *kwargs.get("indexes", ())]
+    return Slapd(schema_ldifs=[*own, *extra], **kwargs)

@@ -73,7 +73,13 @@ def _start_gateway(config_path: Path, port: int | None) -> Any:
 def run_demo(
     port: int | None, ldif_dir: Path | None, config_path: Path, gateway_port: int | None = None
 ) -> None:
-    from ara_ldap.testing.slapd import Slapd, SlapdError, find_fixture_ldifs, find_schema_ldif
+    from ara_ldap.testing.slapd import (
+        PJSIP_INDEXES,
+        Slapd,
+        SlapdError,
+        find_fixture_ldifs,
+        find_schema_ldifs,
+    )
 
     if not _writable(config_path):
         raise ConfigError(
@@ -83,7 +89,7 @@ def run_demo(
     ldifs = sorted(ldif_dir.glob("*.ldif")) if ldif_dir else find_fixture_ldifs()
     gateway: Any = None
     try:
-        slapd = Slapd(schema_ldifs=[find_schema_ldif()], port=port)
+        slapd = Slapd(schema_ldifs=find_schema_ldifs(), port=port, indexes=PJSIP_INDEXES)
         slapd.start()
     except SlapdError as exc:
         raise ConfigError(str(exc)) from None
@@ -111,6 +117,8 @@ def run_demo(
             "destroy sippeers name zed",
             "multi extensions context from-internal 'exten LIKE' '\\_%'",
             "static sip.conf",
+            "load ps_endpoints id 1001",
+            "multi ps_endpoint_id_ips 'id LIKE' %",
         ):
             click.echo(f"  {cli} {example}")
         click.echo(f"  ldapsearch -x -H {slapd.url} -b ou=sip,ou=asterisk,{slapd.suffix} cn=alice")
@@ -119,6 +127,7 @@ def run_demo(
             url = gateway.url
             click.echo(f"\nGateway (Asterisk res_config_curl protocol): {url}")
             click.echo(f"  curl -s --data 'name=alice' {url}/sippeers/single")
+            click.echo(f"  curl -s --data 'id=1001' {url}/ps_endpoints/single")
             click.echo(f"  {cli} extconfig --url {url}   # the extconfig.conf lines for Asterisk")
         click.echo("\nPress Ctrl-C to stop and remove the directory.")
         sys.stdout.flush()

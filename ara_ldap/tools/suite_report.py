@@ -52,10 +52,10 @@ def _target_for(name: str, settings: LdapBackendSettings | SqlBackendSettings) -
     from ara_ldap.testing.conformance import ldap_target, sql_target
 
     if isinstance(settings, LdapBackendSettings):
-        from ara_ldap.testing.slapd import Slapd, find_schema_ldif
+        from ara_ldap.testing.slapd import Slapd, find_schema_ldifs
 
         with (
-            Slapd(schema_ldifs=[find_schema_ldif()]) as slapd,
+            Slapd(schema_ldifs=find_schema_ldifs()) as slapd,
             ldap_target(slapd, name=name, value_order=settings.value_order) as target,
         ):
             yield target

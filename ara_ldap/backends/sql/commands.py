@@ -22,8 +22,9 @@ def sql() -> None:
 @click.pass_context
 @handle_errors()
 def init(ctx: click.Context, name: str | None) -> None:
-    """Create the standard tables (sippeers, iaxfriends, voicemail, extensions, ast_config)
-    that do not exist yet; existing tables are left alone."""
+    """Create the standard tables (sippeers, iaxfriends, voicemail, extensions, ast_config
+    and the PJSIP ps_* tables with stir_tn) that do not exist yet; existing tables are
+    left alone."""
     from ara_ldap.backends.sql.backend import SqlBackend
     from ara_ldap.backends.sql.tables import init_schema
     from ara_ldap.config import SqlBackendSettings, load_config
