@@ -742,6 +742,34 @@ def _assertion_false() -> tuple[str, bool, bytes]:
     return (ASSERTION_OID, True, bytes(ber_encoder.encode(compile_filter(tree.elements[0]))))
 
 
+def _check_rootdn(
+    settings: LdapBackendSettings,
+    families: dict[str, LdapFamily],
+    databases: Sequence[_Database] | None,
+    report: Report,
+) -> None:
+    """Bound as a database's rootdn, no ACL and no limit applies: the rights and limits
+    found are not the ones a service account would meet."""
+    if not databases or not settings.bind_dn:
+        return
+    roots = {
+        db.suffix
+        for spec in families.values()
+        if (db := _database_for(spec.base_dn, databases)) is not None
+        and db.root_dn
+        and _same_dn(db.root_dn, settings.bind_dn)
+    }
+    if roots:
+        report.add(
+            "rights",
+            settings.bind_dn,
+            "warn",
+            f"this is the rootdn of {', '.join(sorted(roots))}: ACLs and limits do not apply "
+            "to it, so the rights and limits below say nothing about a production identity",
+            "bind as a service account with write on the Asterisk subtrees only (docs/doctor.md)",
+        )
+
+
 def _check_rights(
     conn: ldap3.Connection,
     settings: LdapBackendSettings,
@@ -869,6 +897,7 @@ def diagnose(
         _check_indexes(settings, families, schema, databases, how, report)
         _check_syncprov(conn, settings, families, dse, report)
         _check_limits(conn, settings, families, databases, report)
+        _check_rootdn(settings, families, databases, report)
         _check_rights(conn, settings, families, schema, dse, report)
     finally:
         conn.unbind()

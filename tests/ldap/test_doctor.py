@@ -15,7 +15,7 @@ from ara_ldap.cli import main
 from ara_ldap.config import LdapBackendSettings, shipped_ldap_families
 from ara_ldap.testing.ldap import ldap_settings, write_config
 from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
-from ara_ldap.tools.doctor import CnConfigAccess, Report, check_tls, diagnose
+from ara_ldap.tools.doctor import CnConfigAccess, Report, check_tls, diagnose, equality_indexed
 
 SERVICE_DN = "cn=asterisk-svc,dc=example,dc=org"
 SERVICE_PW = "fake-service-password"
@@ -214,3 +214,19 @@ def test_an_unreadable_family_base_is_a_rights_problem(site: Site) -> None:
     problems = failed(run(moved, access), "rights")
     assert len(problems) == 1
     assert problems[0].startswith("voicemail:") and "ou=nowhere" in problems[0]
+
+
+def test_binding_as_the_rootdn_is_a_warning_not_a_problem(site: Site) -> None:
+    slapd, _, access = site()
+    backend = ldap_settings(
+        slapd, default_families=False, families=site_overrides(Path())["families"]
+    ).backends["directory"]
+    assert isinstance(backend, LdapBackendSettings)
+    report = run(backend, access)
+    assert report.problems == []
+    assert [f.subject for f in report.of("rights", "warn")] == [slapd.admin_dn]
+
+
+def test_olcdbindex_default_types_apply_to_attributes_listed_without_types() -> None:
+    have = equality_indexed(["default pres,eq", "cn,uid", "mail sub", "sn eq,sub"])
+    assert have == {"cn", "uid", "sn"}
