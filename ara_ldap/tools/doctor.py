@@ -140,9 +140,17 @@ class _Schema:
         return self.attributes.get(name.lower())
 
     def searchable(self, name: str) -> bool:
-        """Has an EQUALITY rule (else it can be neither indexed nor matched)."""
+        """Has an EQUALITY rule, its own or its SUP's (else it can be neither indexed nor
+        matched); unknown attributes count as searchable."""
         text = self.attribute(name)
-        return text is None or "EQUALITY" in text
+        for _ in range(8):
+            if text is None or "EQUALITY" in text:
+                return True
+            parent = re.search(r"\bSUP\s+'?([A-Za-z0-9.-]+)", text)
+            if parent is None:
+                return False
+            text = self.attribute(parent.group(1))
+        return False
 
     def is_integer(self, name: str) -> bool:
         text = self.attribute(name)

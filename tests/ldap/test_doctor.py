@@ -230,3 +230,16 @@ def test_binding_as_the_rootdn_is_a_warning_not_a_problem(site: Site) -> None:
 def test_olcdbindex_default_types_apply_to_attributes_listed_without_types() -> None:
     have = equality_indexed(["default pres,eq", "cn,uid", "mail sub", "sn eq,sub"])
     assert have == {"cn", "uid", "sn"}
+
+
+def test_a_missing_index_on_an_attribute_whose_equality_is_inherited_is_found(
+    site: Site,
+) -> None:
+    # cn has no EQUALITY of its own (SUP name): it must still be checked.
+    slapd, backend, access = site()
+    slapd.ldapmodify_config(
+        "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+        "delete: olcDbIndex\nolcDbIndex: cn eq,sub\n"
+    )
+    problems = failed(run(backend, access), "indexes")
+    assert any("no equality index on cn " in p for p in problems)
