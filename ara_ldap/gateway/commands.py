@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import click
 
 from ara_ldap.errors import AraError
+from ara_ldap.sorcery import sorcery_conf_lines
 
 #: Asterisk copies the mapped URL into a 256-byte buffer (curl-protocol.md §2.3).
 MAX_URL = 255
@@ -225,8 +226,6 @@ def extconfig(ctx: click.Context, url: str, files: tuple[str, ...]) -> None:
         "[settings]",
     ]
     out += [f"{family} => curl,{base}/{family}" for family in families]
-    if any(f.startswith("ps_") for f in families):
-        out.append("; PJSIP families also need sorcery.conf, e.g. endpoint=realtime,ps_endpoints")
     out += [
         "",
         f"; Static realtime (whole .conf files), stored in family {static_family}:",
@@ -265,6 +264,9 @@ def extconfig(ctx: click.Context, url: str, files: tuple[str, ...]) -> None:
         ]
     if urlsplit(base).scheme == "https":
         out.append(";ssl_cainfo=/etc/asterisk/keys/gateway-ca.pem  ; if not a public CA")
+    sorcery = sorcery_conf_lines(settings)
+    if sorcery:
+        out += ["", *sorcery]
     click.echo("\n".join(out))
 
 
