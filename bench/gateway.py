@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -311,7 +312,11 @@ def tree_cpu(pid: int) -> float:
 def null_only(seconds: float, compare: bool, processes: int) -> int:
     """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box);
     ``--compare``: the lean server and uvicorn side by side."""
-    print(f"{os.cpu_count()} CPUs; {seconds:g} s per measurement")
+    speed = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
+    print(
+        f"{os.cpu_count()} CPUs; {seconds:g} s per measurement; sum(range(1000)) takes "
+        f"{speed:.1f} µs here (the machine's speed now: figures scale with it)"
+    )
     print(f"\n{'path':30} {'cl':>3} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/req':>10}")
     kinds = ["lean", "uvicorn"] if compare else ["lean"]
     rows: dict[tuple[str, bool], dict[int, Result]] = {}

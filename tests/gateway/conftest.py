@@ -1,5 +1,5 @@
 """Fixtures for the gateway tests: a real slapd with the shipped fixtures, a Realtime on
-it, and the real app served by uvicorn on a free loopback port in a background thread.
+it, and the real app on its own HTTP server on a free loopback port in a background thread.
 
 Read-only tests share one directory and one server (``gateway``); tests that write, stop
 slapd or need other gateway settings get their own (``make_gateway``)."""
