@@ -19,6 +19,7 @@ import ldap3
 from ara_ldap.backends.base import Capabilities, Requirement
 from ara_ldap.backends.ldap import filters
 from ara_ldap.backends.ldap.connection import ConnectionPool
+from ara_ldap.backends.ldap.fastpath import FastPath
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.schema import AUXILIARY, SchemaInfo
 from ara_ldap.config import LdapBackendSettings
@@ -100,6 +101,8 @@ class LdapBackend:
             for family, spec in settings.families.items()
         }
         self.pool = ConnectionPool(settings, settings.bind_password())
+        #: Uncached searches of the hot shapes without ldap3's request machinery.
+        self.fast_path = FastPath() if settings.fast_path else None
         #: The change-driven cache (docs/cache.md); None while off.  It starts in the
         #: background (reads go to the directory until it is live), so no caller waits.
         self.cache: ReadCache | None = None
@@ -138,6 +141,11 @@ class LdapBackend:
     # Searching --------------------------------------------------------------------------
     def search_filter(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> str:
         """The server-side filter (a superset; see :mod:`filters`)."""
+        return filters.build_filter(fmap.filter, self.search_components(fmap, criteria))
+
+    def search_components(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[str]:
+        """One filter component per criterion, before the family filter is added (shared
+        by the string filter and the fast path's encoder)."""
         schema = self.pool.cached_schema()
         parts = []
         for criterion in criteria:
@@ -149,7 +157,7 @@ class LdapBackend:
             attr = fmap.attribute(fld)
             rules = schema.rules(attr, prefixed=fmap.is_prefixed(fld))
             parts.append(filters.component(attr, criterion, rules))
-        return filters.build_filter(fmap.filter, parts)
+        return parts
 
     def _entries(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Entry]:
         """Matching entries read from the directory itself (never the cache): what writes
@@ -171,6 +179,12 @@ class LdapBackend:
         """``(dn, raw attributes)`` of the entries the server filter selects (a superset)."""
 
         def op(conn: ldap3.Connection) -> list[tuple[str, dict[str, list[bytes]]]]:
+            if self.fast_path is not None:  # pre-encoded hot shapes (fastpath.py)
+                components = self.search_components(fmap, criteria)
+                reply = self.fast_path.search(conn, fmap, components)
+                if reply is not None:
+                    check_search_result(fmap, reply.result)
+                    return reply.entries
             # Built here: the schema it needs is read once the first connection is up.
             search_filter = self.search_filter(fmap, criteria)
             conn.search(
