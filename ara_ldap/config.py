@@ -249,8 +249,14 @@ class LdapCacheSettings(_Model):
     enabled: bool | Literal["auto"] = "auto"
     #: Families to cache (default: every family of the backend).
     families: list[str] | None = None
-    #: Where the syncrepl cookie is kept, so a restart receives only the changes.
+    #: Where each family's syncrepl cookie is saved with its replica (files 0600: they
+    #: hold the family's records), so a restart receives only the changes.
     state_dir: Path | None = None
+    #: The state is saved on a clean close, and while live once ``state_save_changes``
+    #: changes arrived or ``state_save_interval`` seconds passed since the last save with
+    #: at least one change (a save writes the whole family: its cost is bounded by these).
+    state_save_interval: float = Field(default=60.0, gt=0)
+    state_save_changes: int = Field(default=1000, ge=1)
     #: How often the watchdog checks the stream and the provider (seconds).
     probe_interval: float = Field(default=0.25, gt=0, le=60)
     #: How long a writer waits for its own change to arrive before that family's reads
