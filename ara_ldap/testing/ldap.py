@@ -6,17 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from ara_ldap.config import Settings, load_settings
-from ara_ldap.testing.slapd import Slapd
+from ara_ldap.testing.slapd import ProductionSlapd, Slapd
 
 
 def ldap_backend_config(slapd: Slapd, **overrides: Any) -> dict[str, Any]:
-    """The ``backends.<name>`` mapping for ``slapd`` (fast retry, short timeouts)."""
+    """The ``backends.<name>`` mapping for ``slapd`` (fast retry, short timeouts); on a
+    :class:`ProductionSlapd` it binds as the service account, as a site would."""
+    bind_dn, password_file = slapd.admin_dn, slapd.password_file
+    if isinstance(slapd, ProductionSlapd):
+        bind_dn, password_file = slapd.service_dn, slapd.service_password_file
     config: dict[str, Any] = {
         "type": "ldap",
         "urls": [slapd.url],
         "base_dn": slapd.suffix,
-        "bind_dn": slapd.admin_dn,
-        "password_file": str(slapd.password_file),
+        "bind_dn": bind_dn,
+        "password_file": str(password_file),
         "retry_interval": 0,
         "connect_timeout": 2,
         "timeout": 5,

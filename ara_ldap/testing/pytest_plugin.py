@@ -34,6 +34,20 @@ Fixtures (each yields :class:`ara_ldap.testing.slapd.Slapd` objects: use
     server it made is closed (stopped, directory removed) at teardown. Use it
     for several servers in one test (failover, replication).
 
+``production_slapd_factory`` (function scope)
+    Like ``slapd_factory`` but returns
+    :class:`ara_ldap.testing.slapd.ProductionSlapd` servers with the suffix entry and a
+    service account (``.service_dn``, ``.service_password_file``) that writes the Asterisk
+    subtrees and reads nothing else; keyword arguments: ``size_limit`` (default 500,
+    OpenLDAP's), ``paged_unlimited`` (``size.prtotal=unlimited`` for the account),
+    ``time_limit``, ``schema_readable``, plus those of ``Slapd``.
+    ``ara_ldap.testing.ldap.ldap_settings(slapd)`` binds as the service account there.
+
+``ara_slapd_production`` (function scope)
+    A ``ProductionSlapd`` with the shipped fixture LDIFs, the service account, a size
+    limit of 3 that paged searches get past, and entries another tool wrote below the
+    family bases (``.foreign_dns``).
+
 Example::
 
     def test_lookup(ara_slapd):
@@ -51,7 +65,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 if TYPE_CHECKING:
-    from ara_ldap.testing.slapd import Slapd
+    from ara_ldap.testing.slapd import ProductionSlapd, Slapd
 
 
 class SlapdFactory(Protocol):
@@ -93,6 +107,61 @@ def slapd_factory() -> Iterator[SlapdFactory]:
     with contextlib.ExitStack() as stack:
         for instance in made:
             stack.callback(instance.close)
+
+
+@pytest.fixture
+def production_slapd_factory() -> Iterator[SlapdFactory]:
+    """Make started production-shaped instances (suffix + service account); close them."""
+    _require_slapd()
+    from ara_ldap.testing.slapd import production_slapd
+
+    made: list[Slapd] = []
+
+    def make(**kwargs: Any) -> Slapd:
+        instance = production_slapd(**kwargs)
+        made.append(instance)
+        instance.start()
+        instance.create_suffix()
+        return instance
+
+    yield make
+    with contextlib.ExitStack() as stack:
+        for instance in made:
+            stack.callback(instance.close)
+
+
+@pytest.fixture
+def ara_slapd_production() -> Iterator[ProductionSlapd]:
+    """A production-shaped server holding the shipped fixtures (see the module doc)."""
+    _require_slapd()
+    from ara_ldap.config import shipped_ldap_families
+    from ara_ldap.testing.slapd import find_fixture_ldifs, ldif_first_dn, production_slapd
+
+    fixtures = find_fixture_ldifs()
+    suffix = (ldif_first_dn(fixtures[0]) if fixtures else None) or "dc=example,dc=org"
+    with production_slapd(suffix=suffix, size_limit=3) as instance:
+        instance.ldapadd(*fixtures)
+        instance.add_service_account()
+        bases = {
+            str(spec["base_dn"]).replace("{base_dn}", suffix)
+            for spec in shipped_ldap_families().values()
+            if "base_dn" in spec
+        }
+        instance.add_foreign_entries([b for b in sorted(bases) if _exists(instance, b)])
+        yield instance
+
+
+def _exists(instance: Slapd, dn: str) -> bool:
+    """Whether ``dn`` exists (read as the rootdn)."""
+    import ldap3
+
+    conn = ldap3.Connection(
+        instance.url.rstrip("/"), instance.admin_dn, instance.admin_password, auto_bind=True
+    )
+    try:
+        return bool(conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE))
+    finally:
+        conn.unbind()
 
 
 @pytest.fixture(scope="session")

@@ -40,8 +40,11 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 __all__ = [
+    "ASTERISK_SUBTREES",
     "INSTALL_HINT",
+    "OPENLDAP_SIZE_LIMIT",
     "PJSIP_INDEXES",
+    "ProductionSlapd",
     "Slapd",
     "SlapdError",
     "asterisk_slapd",
@@ -52,6 +55,7 @@ __all__ = [
     "free_port",
     "ldif_first_dn",
     "missing_tools",
+    "production_slapd",
 ]
 
 INSTALL_HINT = "install Debian's slapd and ldap-utils (apt-get install slapd ldap-utils)"
@@ -322,7 +326,10 @@ class Slapd:
     Production-like options: ``size_limit`` is the frontend ``olcSizeLimit`` (OpenLDAP's
     default is 500; the rootdn is exempt), ``access`` are ``olcAccess`` rules (without the
     ``{n}`` prefix) tried before the default "everyone reads" rule, e.g. write for a
-    service account on one subtree.
+    service account on one subtree; ``time_limit`` is the frontend ``olcTimeLimit``,
+    ``limits`` are the database's ``olcLimits`` lines (without ``{n}``) and
+    ``frontend_access`` the frontend's ``olcAccess`` rules (they govern the rootDSE and
+    ``cn=Subschema``). :class:`ProductionSlapd` combines them into a realistic site.
     """
 
     def __init__(
@@ -343,6 +350,9 @@ class Slapd:
         syncprov: bool = True,
         size_limit: str = "unlimited",
         access: Sequence[str] = (),
+        time_limit: str = "unlimited",
+        limits: Sequence[str] = (),
+        frontend_access: Sequence[str] = (),
     ) -> None:
         self._slapd = self._tool("slapd", slapd_path)
         self._slapadd = self._tool("slapadd", slapadd_path)
@@ -366,6 +376,11 @@ class Slapd:
         # olcAccess rules tried before the default "read for everyone" rule.
         self._size_limit = size_limit
         self._access = tuple(access)
+        # olcTimeLimit (frontend), olcLimits (per identity, on the database) and olcAccess
+        # on the frontend (rootDSE and cn=Subschema, which no database holds).
+        self._time_limit = time_limit
+        self._limits = tuple(limits)
+        self._frontend_access = tuple(frontend_access)
         self._auto_port = port is None
         self._port = free_port() if port is None else port
         self._configured = False
@@ -691,6 +706,11 @@ class Slapd:
                 "objectClass: olcFrontendConfig",
                 "olcDatabase: {-1}frontend",
                 ldif_line("olcSizeLimit", self._size_limit),
+                ldif_line("olcTimeLimit", self._time_limit),
+                *(
+                    ldif_line("olcAccess", f"{{{i}}}{rule}")
+                    for i, rule in enumerate(self._frontend_access)
+                ),
             ],
             [
                 "dn: olcDatabase={0}config,cn=config",
@@ -710,6 +730,7 @@ class Slapd:
                 ldif_line("olcDbDirectory", str(workdir / "data")),
                 "olcDbNoSync: TRUE",
                 *(ldif_line("olcDbIndex", index) for index in indexes),
+                *(ldif_line("olcLimits", f"{{{i}}}{line}") for i, line in enumerate(self._limits)),
                 *(ldif_line("olcAccess", f"{{{i}}}{rule}") for i, rule in enumerate(self._access)),
                 f"olcAccess: {{{len(self._access)}}}to * by dn.exact={peer} manage by * read",
             ],
@@ -881,3 +902,144 @@ def asterisk_slapd(*, schema_ldifs: Sequence[Path] = (), **kwargs: Any) -> Slapd
     extra = [p for p in schema_ldifs if Path(p).resolve() not in {o.resolve() for o in own}]
     kwargs["indexes"] = [*PJSIP_INDEXES, *kwargs.get("indexes", ())]
     return Slapd(schema_ldifs=[*own, *extra], **kwargs)
+
+
+#: The subtrees (below the suffix) the shipped families live in: the service account's.
+ASTERISK_SUBTREES: tuple[str, ...] = ("ou=asterisk", "ou=pjsip", "ou=pjsip-volatile")
+#: OpenLDAP's default ``olcSizeLimit``.
+OPENLDAP_SIZE_LIMIT = 500
+
+
+class ProductionSlapd(Slapd):
+    """A directory shaped like a production site, for tests that must not pass only because
+    they bind as the rootdn (which no ACL or limit applies to).
+
+    * a service account (``service_dn``, password in ``service_password_file``) that may
+      write the Asterisk subtrees (``subtrees``, below the suffix) and read nothing else;
+      the syncrepl consumer of the change-driven cache binds as it, so it reads its
+      subtrees, entryCSN included;
+    * ``size_limit`` (OpenLDAP's default is 500; tests use a small one, e.g. 3, so that it
+      bites cheaply) and ``time_limit`` in seconds; with ``paged_unlimited`` the service
+      account gets ``size.prtotal=unlimited`` (paged searches pass, unpaged ones stop at
+      the limit), without it paged results are capped too (OpenLDAP's default);
+    * ``schema_readable=False`` hides ``cn=Subschema`` from everyone;
+    * :meth:`add_foreign_entries`: entries another tool wrote below the family bases
+      (another object class, other RDNs, a child), which no family's filter selects.
+
+    The service account entry is added by :meth:`create_suffix` (or call
+    :meth:`add_service_account` after loading a base LDIF).
+    """
+
+    def __init__(
+        self,
+        *,
+        suffix: str = "dc=example,dc=org",
+        size_limit: int = OPENLDAP_SIZE_LIMIT,
+        paged_unlimited: bool = True,
+        time_limit: int = 60,
+        schema_readable: bool = True,
+        subtrees: Sequence[str] = ASTERISK_SUBTREES,
+        access: Sequence[str] = (),
+        limits: Sequence[str] = (),
+        frontend_access: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        self.service_dn = f"cn=ara-service,{suffix}"
+        self.service_password = secrets.token_urlsafe(18)
+        self.schema_readable = schema_readable
+        self.size_limit = size_limit
+        self.paged_unlimited = paged_unlimited
+        #: What :meth:`add_foreign_entries` added, parents first.
+        self.foreign_dns: list[str] = []
+        who = f'dn.exact="{self.service_dn}"'
+        rules = [
+            "to attrs=userPassword by anonymous auth by * none",
+            *access,
+            *(f'to dn.subtree="{sub},{suffix}" by {who} write by * none' for sub in subtrees),
+            f"to * by {who} none by * break",
+        ]
+        lines = list(limits)
+        if paged_unlimited:
+            lines.append(
+                f"{who} size.soft={size_limit} size.hard={size_limit} size.prtotal=unlimited"
+            )
+        front = list(frontend_access)
+        if not schema_readable:
+            front += ['to dn.base="" by * read', 'to dn.base="cn=Subschema" by * none']
+        super().__init__(
+            suffix=suffix,
+            size_limit=str(size_limit),
+            time_limit=str(time_limit),
+            access=rules,
+            limits=lines,
+            frontend_access=front,
+            **kwargs,
+        )
+        fd = os.open(self.service_password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.service_password)
+
+    @property
+    def service_password_file(self) -> Path:
+        """The service account's password verbatim (mode 0600), for ``password_file``."""
+        return self.workdir / "service.pw"
+
+    @property
+    def limits_line(self) -> str:
+        """The ``olcLimits`` value that lets the service account page past every limit."""
+        return (
+            f'dn.exact="{self.service_dn}" size.soft=unlimited size.hard=unlimited '
+            "size.prtotal=unlimited"
+        )
+
+    def create_suffix(self) -> None:
+        """The suffix entry, then the service account below it."""
+        super().create_suffix()
+        self.add_service_account()
+
+    def add_service_account(self) -> None:
+        """Add the service account entry (the suffix must exist)."""
+        rdn_value = self.service_dn.split(",", 1)[0].partition("=")[2]
+        self.ldapadd_text(
+            "\n".join(
+                [
+                    ldif_line("dn", self.service_dn),
+                    "objectClass: organizationalRole",
+                    "objectClass: simpleSecurityObject",
+                    ldif_line("cn", rdn_value),
+                    ldif_line("userPassword", _ssha(self.service_password)),
+                ]
+            )
+            + "\n"
+        )
+
+    def add_foreign_entries(self, bases: Sequence[str]) -> list[str]:
+        """Below each existing ``base``: an ``ou=`` another tool made, holding a ``device``
+        whose child is another ``device`` (other classes, other RDNs, children).  Returns
+        their DNs, parents first."""
+        dns: list[str] = []
+        blocks: list[str] = []
+        for base in bases:
+            ou = f"ou=managed-by-other-tool,{base}"
+            phone = f"cn=desk phone 1,{ou}"
+            line = f"cn=line 1,{phone}"
+            blocks += [
+                f"{ldif_line('dn', ou)}\nobjectClass: organizationalUnit\n"
+                "ou: managed-by-other-tool\ndescription: not an Asterisk record",
+                f"{ldif_line('dn', phone)}\nobjectClass: device\ncn: desk phone 1\n"
+                "serialNumber: 0042",
+                f"{ldif_line('dn', line)}\nobjectClass: device\ncn: line 1",
+            ]
+            dns += [ou, phone, line]
+        if blocks:
+            self.ldapadd_text("\n\n".join(blocks) + "\n")
+        self.foreign_dns += dns
+        return dns
+
+
+def production_slapd(*, schema_ldifs: Sequence[Path] = (), **kwargs: Any) -> ProductionSlapd:
+    """A :class:`ProductionSlapd` with the project's schemas (as :func:`asterisk_slapd`)."""
+    own = find_schema_ldifs()
+    extra = [p for p in schema_ldifs if Path(p).resolve() not in {o.resolve() for o in own}]
+    kwargs["indexes"] = [*PJSIP_INDEXES, *kwargs.get("indexes", ())]
+    return ProductionSlapd(schema_ldifs=[*own, *extra], **kwargs)
