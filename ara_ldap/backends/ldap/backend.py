@@ -23,7 +23,7 @@ from ara_ldap.backends.ldap.fastpath import FastPath
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.schema import AUXILIARY, SchemaInfo
 from ara_ldap.config import LdapBackendSettings
-from ara_ldap.criteria import Criterion, record_matches
+from ara_ldap.criteria import Criterion, Operator, record_matches
 from ara_ldap.errors import BackendError, Conflict, UnknownFamily
 from ara_ldap.record import Record
 
@@ -235,6 +235,16 @@ class LdapBackend:
         fmap = self.family_map(family)
         entry = fmap.entry_for(record)
         dn = fmap.dn_for(entry.rdn_value)
+        if fmap.store_existing == "replace" and fmap.rdn_template is None:
+            # The object may live anywhere under the base (a person entry, a sub-container),
+            # not only at the DN a store would give it: look it up by its key first.
+            key = Criterion(fmap.rdn_fields[0], Operator.EQ, entry.rdn_value)
+            found = self._entries(fmap, [key])
+            if found:
+                with self._writing(fmap) as note:
+                    self._replace(fmap, found[0].dn, record, found[0].raw)
+                    note.wrote(found[0].dn)
+                return 1
 
         def op(conn: ldap3.Connection) -> int:
             conn.add(dn, object_class=fmap.object_classes, attributes=entry.attributes)
@@ -264,7 +274,13 @@ class LdapBackend:
             note.wrote(dn)
         return 1
 
-    def _replace(self, fmap: FamilyMap, dn: str, record: Record) -> None:
+    def _replace(
+        self,
+        fmap: FamilyMap,
+        dn: str,
+        record: Record,
+        raw: dict[str, list[bytes]] | None = None,
+    ) -> None:
         """``store`` on an existing entry with ``store_existing: replace``: the family's
         attributes become exactly the record's (others on the entry stay untouched)."""
 
@@ -281,17 +297,20 @@ class LdapBackend:
                     return dict(item.get("raw_attributes") or {})
             return None
 
-        raw = self.pool.run(read, write=False)
+        if raw is None:
+            raw = self.pool.run(read, write=False)
         if raw is None:
             raise Conflict(
                 f"family {fmap.name!r}: {dn} exists but is not a record of this family; "
                 "nothing was replaced"
             )
         grouped, _ = fmap.group(record, strict=True)
+        # The key fields are the entry's already; leaving them out never renames it (a
+        # person entry keeps its uid=... RDN).
         new_values = {
             fld: fmap.attribute_values(fld, grouped.get(fld, []))
             for fld in fmap.fields
-            if not fmap.in_slot(fld)
+            if not fmap.in_slot(fld) and fld not in fmap.rdn_fields
         }
         extra = self._side_values(fmap, raw, grouped, replace=True)
         entry = Entry(dn, fmap.to_record(raw), raw)
