@@ -20,9 +20,19 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ldap3
 
+from ara_ldap.backends.ldap.cache_state import (
+    SavedEntry,
+    StateUnusable,
+    drop_state,
+    load_state,
+    save_state,
+    state_key,
+    state_path,
+)
 from ara_ldap.backends.ldap.connection import ConnectionPool, bind_args, make_server
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
@@ -42,10 +52,16 @@ log = logging.getLogger("ara_ldap.ldap.cache")
 
 STARTING, REFRESHING, LIVE, BROKEN, OFF = "starting", "refreshing", "live", "broken", "off"
 NO_SUCH_OBJECT = 32
+UNWILLING_TO_PERFORM = 53  # slapd 2.5 refusing a cookie "newer than provider"
 _LIMIT_CODES = (SIZE_LIMIT_EXCEEDED, TIME_LIMIT_EXCEEDED, ADMIN_LIMIT_EXCEEDED)
 #: A probe older than this many intervals leaves liveness unknown: reads go uncached.
 _VOUCH_INTERVALS = 3.0
 _MAX_BACKOFF = 5.0
+#: Fields indexed as soon as a refresh completes (the query shapes Asterisk sends by
+#: value), so the first lookup on the event loop does not pay for building the index;
+#: ``_ORDERED`` also get the sorted list (LIKE 'prefix%', ranges).
+_EAGER = ("name", "id", "context", "exten", "mailbox", "uniqueid", "endpoint", "aor")
+_ORDERED = ("name", "id", "exten")
 
 
 @dataclass
@@ -72,6 +88,21 @@ class _Family:
         self.backoff = 0.1
         self.refresh_started = 0.0
         self.csn: dict[bytes, str] = {}
+        # Saved state (state_dir): file, key, and what the save cadence looks at.
+        self.state_file: Path | None = None
+        self.state_key = ""
+        #: The replica matches the cookie (live, or stopped after being live).
+        self.saveable = False
+        self.changes = 0  # messages since the last save
+        self.saved_at = time.monotonic()
+        self.stats: dict[str, float] = {
+            "loaded": 0,
+            "full_refreshes": 0,
+            "refreshes": 0,
+            "saves": 0,
+            "save_bytes": 0,
+            "save_seconds": 0.0,
+        }
 
     def satisfied(self, target: _Target) -> bool:
         consumer = self.consumer
@@ -85,6 +116,7 @@ class _Family:
         )
 
     def notify(self) -> None:
+        self.changes += 1
         with self.changed:
             if self.pending:
                 self.pending = [t for t in self.pending if not self.satisfied(t)]
@@ -127,6 +159,13 @@ class DirectoryCache:
             if wanted is None or m.name.lower() in {w.lower() for w in wanted}
         ]
         self._families = {m.name.lower(): _Family(m) for m in chosen}
+        state_dir = settings.cache.state_dir
+        if state_dir is not None:
+            for fam in self._families.values():
+                fam.state_key = state_key(settings, fam.fmap)
+                fam.state_file = state_path(Path(state_dir), name, fam.fmap, fam.state_key)
+        self._loaded = False
+        self._save_lock = threading.Lock()
         self.enabled: bool | None = None  # None until the directory was asked
         self._probe_ok_at = 0.0
         self._probe_conn: ldap3.Connection | None = None
@@ -135,6 +174,12 @@ class DirectoryCache:
             target=self._watchdog, name=f"ara-ldap-cache-{name}", daemon=True
         )
         self._thread.start()
+        self._saver: threading.Thread | None = None
+        if state_dir is not None:
+            self._saver = threading.Thread(
+                target=self._save_loop, name=f"ara-ldap-cache-save-{name}", daemon=True
+            )
+            self._saver.start()
 
     # Reading ------------------------------------------------------------------------------
     def search(self, fmap: FamilyMap, criteria: Sequence[Criterion]) -> list[Record] | None:
@@ -292,6 +337,10 @@ class DirectoryCache:
             self._stop.wait(interval)
 
     def _tick(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for fam in self._families.values():
+                self._load(fam)
         if self.enabled is None:
             self.enabled = self._check_enabled()
             if self.enabled is None:
@@ -317,19 +366,27 @@ class DirectoryCache:
             self._break(fam, consumer, probe_ok)
             return
         if fam.state == REFRESHING and consumer is not None and consumer.refreshed.is_set():
+            self._index_common(fam)
             with fam.changed:
                 fam.pending = [t for t in fam.pending if t.since > fam.refresh_started]
                 fam.state = LIVE
+            fam.saveable = True
             fam.backoff = 0.1
             entries, size = len(fam.replica), fam.replica.memory_bytes()
+            st = consumer.stats
             log.info(
-                "cache %s/%s live: %d entries, %d bytes (%.0f bytes per entry), refresh %.3f s",
+                "cache %s/%s live: %d entries, %d bytes (%.0f bytes per entry), refresh %.3f s "
+                "(%s: %d entries sent, %d present, %d deleted)",
                 self.name,
                 fam.fmap.name,
                 entries,
                 size,
                 size / entries if entries else 0.0,
-                now - fam.refresh_started,
+                time.monotonic() - fam.refresh_started,
+                "from the saved cookie" if consumer.sent_cookie else "full",
+                st.refresh_entries,
+                st.refresh_presents,
+                st.refresh_deletes,
             )
         stuck = fam.pending and now - min(t.since for t in fam.pending) > max(
             2.0, 4 * self.settings.cache.write_wait
@@ -347,6 +404,8 @@ class DirectoryCache:
         fam.state = BROKEN
         fam.consumer = None
         consumer.close()
+        if consumer.crashed:
+            fam.saveable = False  # a change may be half applied: never save this replica
         code = consumer.done_code
         if code in _LIMIT_CODES:
             fam.state = OFF
@@ -371,17 +430,35 @@ class DirectoryCache:
                 fam.fmap.base_dn,
             )
             return
-        if code == SYNC_REFRESH_REQUIRED:
-            fam.cookie = None  # stale or refused cookie: a full refresh
-        else:
-            fam.cookie = consumer.cookie
+        refused = code == UNWILLING_TO_PERFORM and consumer.sent_cookie is not None
+        if code == SYNC_REFRESH_REQUIRED or refused:
+            # e-syncRefreshRequired, or slapd refusing the cookie ("consumer state is newer
+            # than provider": a saved state from before the directory was reloaded): drop
+            # the cookie and the saved state, and do a full refresh.
+            fam.cookie = None
+            fam.saveable = False
+            if fam.state_file is not None:
+                drop_state(fam.state_file)
+            log.warning(
+                "cache %s/%s: the directory refused the sync cookie (%s); saved state "
+                "dropped, full refresh",
+                self.name,
+                fam.fmap.name,
+                consumer.error,
+            )
+            fam.retry_at = time.monotonic()
+            return
+        fam.cookie = consumer.cookie
         fam.retry_at = time.monotonic() + fam.backoff
         fam.backoff = min(fam.backoff * 2, _MAX_BACKOFF)
         reason = consumer.error or ("probe failed" if not probe_ok else "stream closed")
         log.warning("cache %s/%s uncached: %s", self.name, fam.fmap.name, reason)
 
     def _start(self, fam: _Family, now: float) -> None:
+        fam.saveable = False  # until this refresh completes
+        fam.stats["refreshes"] += 1
         if fam.cookie is None:
+            fam.stats["full_refreshes"] += 1
             fam.replica.clear()
         consumer = SyncConsumer(
             self.settings,
@@ -477,15 +554,148 @@ class DirectoryCache:
         return False
 
     def close(self) -> None:
+        """Stop the streams; save each family's state (state_dir) if it is consistent."""
         self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5)
+        me = threading.current_thread()
+        for thread in (self._thread, self._saver):
+            if thread is not None and thread.is_alive() and thread is not me:
+                thread.join(timeout=5)
         for fam in self._families.values():
-            if fam.consumer is not None:
-                fam.consumer.close()
+            consumer = fam.consumer
+            if consumer is not None:
+                consumer.close()  # no more changes: the replica matches consumer.cookie
                 fam.consumer = None
+                if consumer.crashed:
+                    fam.saveable = False
+                elif consumer.cookie:
+                    fam.cookie = consumer.cookie
+            if fam.state_file is not None and fam.saveable and fam.cookie:
+                try:
+                    self._save(fam)
+                except Exception as exc:  # a failed save must not fail the close
+                    log.warning("cache %s/%s: state not saved: %s", self.name, fam.fmap.name, exc)
             fam.state = OFF
         self._drop_probe()
+
+    # Saved state (state_dir) --------------------------------------------------------------
+    def _load(self, fam: _Family) -> None:
+        """Fill the replica from the saved state; it is served only once the refresh from
+        its cookie completes (the family stays ``refreshing`` until then)."""
+        path = fam.state_file
+        if path is None:
+            return
+        try:
+            state = load_state(path, fam.state_key)
+        except StateUnusable as exc:
+            log.warning(
+                "cache %s/%s: saved state %s ignored (%s); full refresh",
+                self.name,
+                fam.fmap.name,
+                path,
+                exc,
+            )
+            return
+        if state is None:
+            return
+        for entry in state.entries:
+            fam.replica.upsert_record(entry.uuid, entry.dn, entry.record)
+            if entry.csn:
+                fam.csn[entry.uuid] = entry.csn
+        fam.cookie = state.cookie
+        fam.stats["loaded"] = len(state.entries)
+        log.info(
+            "cache %s/%s: %d entries loaded from %s; refreshing from its cookie",
+            self.name,
+            fam.fmap.name,
+            len(state.entries),
+            path,
+        )
+
+    def _save_loop(self) -> None:
+        """Save live families after ``state_save_changes`` changes, or after
+        ``state_save_interval`` seconds with any change (off the watchdog thread: a save
+        of a large family must not delay the probe)."""
+        cfg = self.settings.cache
+        while not self._stop.wait(min(1.0, cfg.state_save_interval)):
+            for fam in self._families.values():
+                if fam.state != LIVE or not fam.saveable or not fam.changes:
+                    continue
+                due = time.monotonic() - fam.saved_at >= cfg.state_save_interval
+                if fam.changes >= cfg.state_save_changes or due:
+                    try:
+                        self._save(fam)
+                    except Exception as exc:  # retried at the next due time
+                        fam.saved_at = time.monotonic()
+                        log.warning(
+                            "cache %s/%s: state not saved: %s", self.name, fam.fmap.name, exc
+                        )
+
+    def _save(self, fam: _Family) -> None:
+        path = fam.state_file
+        if path is None:
+            return
+        with self._save_lock:
+            started = time.monotonic()
+            consumer = fam.consumer
+            # The stream applies each change and its cookie under consumer.lock: holding it
+            # while copying gives a replica that matches the cookie.
+            guard = consumer.lock if consumer is not None else contextlib.nullcontext()
+            with guard:
+                cookie = consumer.cookie if consumer is not None else fam.cookie
+                if not cookie or not fam.saveable:
+                    return
+                items = fam.replica.snapshot()
+                csn = dict(fam.csn)
+                fam.changes = 0
+            entries = (SavedEntry(u, dn, csn.get(u, ""), rec) for u, dn, rec in items)
+            size = save_state(path, fam.state_key, fam.fmap.name, cookie, entries, len(items))
+            fam.saved_at = time.monotonic()
+            fam.stats["saves"] += 1
+            fam.stats["save_bytes"] = size
+            fam.stats["save_seconds"] = fam.saved_at - started
+            log.debug(
+                "cache %s/%s: %d entries saved to %s (%d bytes, %.3f s)",
+                self.name,
+                fam.fmap.name,
+                len(items),
+                path,
+                size,
+                fam.saved_at - started,
+            )
+
+    def save_now(self) -> bool:
+        """Save every saveable family's state now (tests, and a controlled shutdown)."""
+        saved = False
+        for fam in self._families.values():
+            if fam.state_file is not None and fam.saveable:
+                self._save(fam)
+                saved = True
+        return saved
+
+    def _index_common(self, fam: _Family) -> None:
+        """Build the indexes the usual queries need before the family goes live."""
+        known = {f.lower() for f in fam.fmap.fields}
+        for name in _EAGER:
+            if name in known:
+                fam.replica.ensure_index(name, ordered=name in _ORDERED)
+
+    def stats(self, family: str) -> dict[str, float]:
+        """Counters of a family: the current stream's refresh (entries sent, present,
+        deleted), entries loaded from the saved state, refreshes, saves."""
+        fam = self._families.get(family.lower())
+        if fam is None:
+            return {}
+        out = dict(fam.stats)
+        consumer = fam.consumer
+        if consumer is not None:
+            st = consumer.stats
+            out.update(
+                refresh_entries=st.refresh_entries,
+                refresh_presents=st.refresh_presents,
+                refresh_deletes=st.refresh_deletes,
+                from_cookie=1 if consumer.sent_cookie else 0,
+            )
+        return out
 
     # For tests ----------------------------------------------------------------------------
     def consumer(self, family: str) -> SyncConsumer | None:

@@ -223,7 +223,10 @@ class FamilyReplica:
     def upsert(self, uuid: bytes, dn: str, raw: Mapping[str, Sequence[bytes]]) -> None:
         """Add or replace the entry with this entryUUID (a rename arrives as an upsert with
         a new dn).  The record is fmap.to_record(raw)."""
-        fresh = self.fmap.to_record(raw)  # pure: outside the lock
+        self.upsert_record(uuid, dn, self.fmap.to_record(raw))  # mapping: outside the lock
+
+    def upsert_record(self, uuid: bytes, dn: str, fresh: Record) -> None:
+        """:meth:`upsert` of an already mapped record (a saved state being loaded)."""
         dn_key = _dn_key(dn)
         with self._lock:
             entry = self._entries.get(uuid)
@@ -408,6 +411,11 @@ class FamilyReplica:
     def uuids(self) -> set[bytes]:
         with self._lock:
             return set(self._entries)
+
+    def snapshot(self) -> list[tuple[bytes, str, Record]]:
+        """Every entry as ``(entryUUID, dn, record)``, consistent (what a state saves)."""
+        with self._lock:
+            return [(u, e.dn, e.record) for u, e in self._entries.items()]
 
     def records(self) -> list[Record]:
         """Every record (a consistent snapshot)."""

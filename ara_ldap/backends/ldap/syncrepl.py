@@ -226,6 +226,12 @@ class StreamStats:
     entries: int = 0  # entries delivered (add/modify/present) since the stream started
     deletes: int = 0
     refresh_seconds: float = 0.0
+    #: During the refresh: entries sent with their attributes (add/modify), entries only
+    #: named as present, and entries removed.  A refresh from a saved cookie sends only
+    #: what changed; a full one sends every entry.
+    refresh_entries: int = 0
+    refresh_presents: int = 0
+    refresh_deletes: int = 0
 
 
 @dataclass
@@ -260,7 +266,11 @@ class SyncConsumer:
         self.lock = threading.Lock()
         self.refreshed = threading.Event()
         self.broken = False
+        #: The callback failed mid-change: the replica may not match the cookie.
+        self.crashed = False
         self.error: str | None = None
+        #: The cookie the search was sent with (None: a full refresh).
+        self.sent_cookie = cookie
         #: The result of a searchResDone (e.g. 4096, size limit), if the search ended.
         self.done_code: int | None = None
         self.stats = StreamStats()
@@ -353,6 +363,7 @@ class SyncConsumer:
                 self.on_change()
         except BaseException as exc:  # must not kill ldap3's receiver
             self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.crashed = True
             self.broken = True
             log.warning("cache %s: stream failed: %s", self.fmap.name, self.error)
             with contextlib.suppress(BaseException):
@@ -365,14 +376,21 @@ class SyncConsumer:
             return
         state = decode_sync_state(control.get("value") or b"")
         raw: dict[str, Sequence[bytes]] = message.get("raw_attributes") or {}
+        refreshing = not self.refreshed.is_set()
         with self.lock:
             if state.state == DELETE:
                 self.replica.delete(state.uuid)
                 self.csn.pop(state.uuid, None)
                 self.stats.deletes += 1
+                if refreshing:
+                    self.stats.refresh_deletes += 1
             else:
-                if not self.refreshed.is_set():
+                if refreshing:
                     self._phase.seen.add(state.uuid)
+                    if state.state == PRESENT:
+                        self.stats.refresh_presents += 1
+                    else:
+                        self.stats.refresh_entries += 1
                 if state.state != PRESENT:
                     self.replica.upsert(state.uuid, str(message.get("dn") or ""), raw)
                     csn = _first(raw, "entryCSN")
@@ -390,14 +408,20 @@ class SyncConsumer:
                         self.replica.delete(uuid)
                         self.csn.pop(uuid, None)
                         self.stats.deletes += 1
+                    if not self.refreshed.is_set():
+                        self.stats.refresh_deletes += len(info.uuids)
                 else:
                     self._phase.seen.update(info.uuids)
+                    if not self.refreshed.is_set():
+                        self.stats.refresh_presents += len(info.uuids)
             elif info.kind == "refreshPresent":
                 # Entries not named during a present phase are gone (RFC 4533 §3.3.1).
                 dropped = self.replica.retain(self._phase.seen)
                 for uuid in [u for u in self.csn if u not in self._phase.seen]:
                     del self.csn[uuid]
                 self.stats.deletes += dropped
+                if not self.refreshed.is_set():
+                    self.stats.refresh_deletes += dropped
                 self._phase = _Phase()
             elif info.kind == "refreshDelete":
                 self._phase = _Phase()

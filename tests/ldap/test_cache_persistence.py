@@ -1,0 +1,191 @@
+"""The cache's saved state on a real slapd: a restart sends the saved cookie and receives
+only the changes; changes made while stopped are applied before anything is served; a
+damaged, foreign or refused state leads to a full refresh, never to wrong answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ara_ldap.backends.ldap.backend import LdapBackend
+from ara_ldap.backends.ldap.cache import DirectoryCache
+from ara_ldap.bootstrap import open_realtime
+from ara_ldap.realtime import Realtime
+from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
+
+SIP = "ou=sip,ou=asterisk,dc=example,dc=org"
+ALICE = f"cn=alice,{SIP}"
+BOUND = 5.0
+EXTRA = 40  # more entries than changes, so "only the changes" is visible in the counts
+
+
+def _cache(rt: Realtime) -> DirectoryCache:
+    backend = rt.backends["directory"]
+    assert isinstance(backend, LdapBackend)
+    assert isinstance(backend.cache, DirectoryCache)
+    return backend.cache
+
+
+def _until(check: Callable[[], bool], timeout: float = BOUND) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.002)
+    return check()
+
+
+def _open(slapd: Slapd, state_dir: Path, **cache: Any) -> Realtime:
+    options = {
+        "enabled": "auto",
+        "probe_interval": 0.05,
+        "families": ["sippeers"],
+        "state_dir": str(state_dir),
+        **cache,
+    }
+    rt = open_realtime(ldap_settings(slapd, cache=options))
+    assert _until(lambda: _cache(rt).live("sippeers")), "cache never went live"
+    return rt
+
+
+def _peer_ldif(name: str, callerid: str) -> str:
+    return (
+        f"dn: cn={name},{SIP}\nobjectClass: top\nobjectClass: device\n"
+        f"objectClass: AsteriskSIPUser\ncn: {name}\nAstAccountCallerID: {callerid}\n"
+    )
+
+
+def _callerid(rt: Realtime, name: str) -> str | None:
+    rec = rt.single("sippeers", {"name": name})
+    return None if rec is None else rec.get("callerid")
+
+
+def _state_files(state_dir: Path) -> list[Path]:
+    return sorted(state_dir.glob("*.state"))
+
+
+@pytest.fixture
+def slapd(fresh_slapd: Slapd) -> Slapd:
+    fresh_slapd.ldapadd_text("\n".join(_peer_ldif(f"p{i:03d}", f"P{i}") for i in range(EXTRA)))
+    return fresh_slapd
+
+
+@pytest.fixture
+def saved(slapd: Slapd, tmp_path: Path) -> Path:
+    """A state directory holding the state of a cache that ran and was closed."""
+    rt = _open(slapd, tmp_path)
+    assert _cache(rt).wait_synced(BOUND)
+    rt.close()
+    assert len(_state_files(tmp_path)) == 1
+    return tmp_path
+
+
+def test_clean_close_saves_a_private_state_file(saved: Path) -> None:
+    (path,) = _state_files(saved)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    header = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert header["version"] == 1 and header["count"] > EXTRA
+
+
+def test_restart_with_saved_cookie_receives_only_the_changes(saved: Path, slapd: Slapd) -> None:
+    slapd.ldapmodify_text(
+        f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\nAstAccountCallerID: m\n"
+    )
+    rt = _open(slapd, saved)
+    try:
+        stats = _cache(rt).stats("sippeers")
+        assert stats["loaded"] > EXTRA
+        assert stats["from_cookie"] == 1 and stats["full_refreshes"] == 0
+        assert stats["refresh_entries"] == 1  # alice only, not the other loaded entries
+        assert _callerid(rt, "alice") == "m"
+    finally:
+        rt.close()
+
+
+def test_changes_made_while_stopped_are_applied_before_serving(saved: Path, slapd: Slapd) -> None:
+    slapd.ldapmodify_text(
+        f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\nAstAccountCallerID: m\n"
+    )
+    slapd.ldapadd_text(_peer_ldif("zed", "Zed"))
+    slapd.ldapmodify_text(f"dn: cn=p007,{SIP}\nchangetype: delete\n")
+    rt = _open(slapd, saved)  # returns at the first moment the family is served
+    try:
+        assert _callerid(rt, "alice") == "m"
+        assert _callerid(rt, "zed") == "Zed"
+        assert rt.single("sippeers", {"name": "p007"}) is None
+        assert _cache(rt).live("sippeers")
+        assert _cache(rt).wait_synced(BOUND)
+    finally:
+        rt.close()
+
+
+def test_a_corrupt_state_file_is_ignored_with_a_log_line(
+    saved: Path, slapd: Slapd, caplog: pytest.LogCaptureFixture
+) -> None:
+    (path,) = _state_files(saved)
+    path.write_bytes(path.read_bytes()[:-40])  # truncated in the middle of the last lines
+    with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
+        rt = _open(slapd, saved)
+    try:
+        stats = _cache(rt).stats("sippeers")
+        assert stats["loaded"] == 0 and stats["full_refreshes"] == 1
+        assert _cache(rt).wait_synced(BOUND)
+    finally:
+        rt.close()
+    lines = [r.getMessage() for r in caplog.records if "saved state" in r.getMessage()]
+    assert len(lines) == 1 and "damaged" in lines[0] and "ignored" in lines[0]
+
+
+def test_a_state_saved_for_another_server_is_ignored(
+    saved: Path, slapd: Slapd, slapd_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    other: Slapd = slapd_factory()
+    other.ldapadd(*find_fixture_ldifs())
+    other_dir = saved / "other"
+    _open(other, other_dir).close()
+    (mine,) = _state_files(saved)
+    (theirs,) = _state_files(other_dir)
+    shutil.copyfile(mine, theirs)  # same family, same name, but saved for another server
+    with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
+        rt = _open(other, other_dir)
+    try:
+        assert _cache(rt).stats("sippeers")["loaded"] == 0
+        assert rt.single("sippeers", {"name": "p001"}) is None  # only in the first server
+        assert _cache(rt).wait_synced(BOUND)
+    finally:
+        rt.close()
+    lines = [r.getMessage() for r in caplog.records if "saved state" in r.getMessage()]
+    assert len(lines) == 1 and "another server" in lines[0]
+
+
+def test_a_refused_cookie_drops_the_state_and_refreshes_fully(
+    saved: Path, slapd: Slapd, caplog: pytest.LogCaptureFixture
+) -> None:
+    (path,) = _state_files(saved)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = json.loads(lines[0])
+    # A cookie from the future: slapd answers "consumer state is newer than provider!".
+    header["cookie"] = base64.b64encode(
+        b"rid=000,csn=20991231235959.000000Z#000000#000#000000"
+    ).decode()
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
+        rt = _open(slapd, saved)
+    try:
+        stats = _cache(rt).stats("sippeers")
+        assert stats["loaded"] > EXTRA and stats["full_refreshes"] == 1
+        assert stats["refresh_entries"] > EXTRA
+        assert _cache(rt).wait_synced(BOUND)
+    finally:
+        rt.close()
+    assert any("refused the sync cookie" in r.getMessage() for r in caplog.records)
