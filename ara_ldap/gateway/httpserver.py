@@ -269,7 +269,10 @@ class HttpProtocol(asyncio.Protocol):
         while pending and pending[0].answer is not None:
             slot = pending.popleft()
             assert slot.answer is not None
-            self._send(slot.answer, slot.keep_alive and not slot.unread)
+            keep_alive = slot.keep_alive and not slot.unread
+            if self.server.draining and not pending and not self.in_request:
+                keep_alive = False  # stopping: the last answer says so, then we close
+            self._send(slot.answer, keep_alive)
         if self.closing:
             pending.clear()
             return
