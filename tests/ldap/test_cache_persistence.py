@@ -189,3 +189,48 @@ def test_a_refused_cookie_drops_the_state_and_refreshes_fully(
     finally:
         rt.close()
     assert any("refused the sync cookie" in r.getMessage() for r in caplog.records)
+
+
+def test_refresh_required_drops_the_state_and_refreshes_fully(
+    saved: Path, slapd: Slapd, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = _open(slapd, saved)
+    try:
+        cache = _cache(rt)
+        assert cache.stats("sippeers")["full_refreshes"] == 0
+        # Moving the family's base away makes syncprov end the persistent search with
+        # e-syncRefreshRequired ("search base has changed"); it is moved back at once.
+        with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
+            slapd.ldapmodify_text(
+                f"dn: {SIP}\nchangetype: modrdn\nnewrdn: ou=sipx\ndeleteoldrdn: 1\n"
+            )
+            slapd.ldapmodify_text(
+                "dn: ou=sipx,ou=asterisk,dc=example,dc=org\nchangetype: modrdn\n"
+                "newrdn: ou=sip\ndeleteoldrdn: 1\n"
+            )
+            assert _until(lambda: cache.stats("sippeers")["full_refreshes"] == 1)
+        assert _until(lambda: cache.live("sippeers"))
+        assert cache.wait_synced(BOUND)
+        assert _callerid(rt, "p001") == "P1"
+    finally:
+        rt.close()
+    assert any("4096" in r.getMessage() for r in caplog.records)
+
+
+def test_a_live_cache_saves_after_enough_changes(slapd: Slapd, tmp_path: Path) -> None:
+    rt = _open(slapd, tmp_path, state_save_changes=2)
+    try:
+        cache = _cache(rt)
+        # The refresh itself is more than 2 changes: a first save follows going live.
+        assert _until(lambda: cache.stats("sippeers")["saves"] >= 1)
+        before = cache.stats("sippeers")["saves"]
+        for i in range(3):
+            slapd.ldapmodify_text(
+                f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\n"
+                f"AstAccountCallerID: s{i}\n"
+            )
+        assert _until(lambda: cache.stats("sippeers")["saves"] > before)
+        (path,) = _state_files(tmp_path)
+        assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["count"] > EXTRA
+    finally:
+        rt.close()
