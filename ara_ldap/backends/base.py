@@ -100,6 +100,11 @@ class Capabilities:
     #: ``require`` names each problem.  False for a front door whose wire carries only
     #: "failed" (the res_config_curl gateway: a status code and ``-1``).
     detailed_errors: bool = True
+    #: The target holds the PJSIP (sorcery) families of the conformance data set.  Not a
+    #: property of backend code (family names are configuration): the conformance
+    #: loaders set it when the backend configures those families, so PJSIP cases skip,
+    #: with this flag's name, only where they are absent.
+    pjsip: bool = False
 
 
 @runtime_checkable

@@ -71,6 +71,10 @@ return it.
     [authentication]; and a second [general] (same name, another cat_metric).
     features.conf interleaves two categories, so it has featuremap, applicationmap,
     featuremap.  broken.conf includes a file that is not stored.
+
+The PJSIP families (``ps_endpoints``, ``ps_auths``, ``ps_aors``, ``ps_contacts``,
+``ps_domain_aliases``, ``ps_endpoint_id_ips``) come from :mod:`.dataset_pjsip`; a target
+whose backend does not configure them loads the rest and lacks the ``pjsip`` capability.
 """
 
 from __future__ import annotations
@@ -80,12 +84,14 @@ from dataclasses import dataclass
 
 from ara_ldap.criteria import Criterion, Operator
 from ara_ldap.record import Record
+from ara_ldap.testing.conformance.dataset_pjsip import PJSIP_FAMILIES, PJSIP_KEYS, PJSIP_RECORDS
 
 __all__ = [
     "DATASET",
     "DECOYS",
     "FAMILIES",
     "KEYS",
+    "PJSIP_FAMILIES",
     "SPECIAL_NAMES",
     "SPECIAL_VALUES",
     "Dataset",
@@ -307,6 +313,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "voicemail": ("context", "mailbox"),
     "extensions": ("context", "exten", "priority"),
     "ast_config": ("filename", "cat_metric", "var_metric"),
+    # The PJSIP families (dataset_pjsip.py): loaded where the target configures them.
+    **PJSIP_KEYS,
 }
 FAMILIES: tuple[str, ...] = tuple(KEYS)
 
@@ -345,5 +353,6 @@ DATASET = Dataset(
         "voicemail": _voicemail(),
         "extensions": _extensions(),
         "ast_config": _config(),
+        **PJSIP_RECORDS,
     }
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,9 +29,15 @@ from typing import TYPE_CHECKING, Any
 from ara_ldap.backends.base import Capabilities
 from ara_ldap.config import LdapBackendSettings, SqlBackendSettings
 from ara_ldap.record import Record
-from ara_ldap.testing.conformance.dataset import DATASET, FAMILIES, Dataset
+from ara_ldap.testing.conformance.dataset import (
+    DATASET,
+    FAMILIES,
+    KEYS,
+    PJSIP_FAMILIES,
+    Dataset,
+)
 from ara_ldap.testing.conformance.requirements import RealtimeLike
-from ara_ldap.testing.slapd import ldif_line
+from ara_ldap.testing.slapd import ProductionSlapd, ldif_line
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -77,6 +83,20 @@ class Target:
         return dataclasses.replace(
             self, capabilities=dataclasses.replace(self.capabilities, **flags)
         )
+
+
+def loaded_families(configured: Collection[str]) -> list[str]:
+    """The data set's families a backend configuring ``configured`` is loaded with: every
+    classic one (a missing one is the loader's error), the PJSIP ones only if all are
+    configured (a deployment may leave PJSIP out; its cases then skip)."""
+    if all(f in configured for f in PJSIP_FAMILIES):
+        return list(FAMILIES)
+    return [f for f in FAMILIES if f not in PJSIP_FAMILIES]
+
+
+def has_pjsip(configured: Collection[str]) -> bool:
+    """Whether the target gets the PJSIP families (the ``pjsip`` capability)."""
+    return all(f in configured for f in PJSIP_FAMILIES)
 
 
 # LDAP ---------------------------------------------------------------------------------
@@ -132,6 +152,9 @@ class LdapLoader:
         self.dataset = dataset
         self.entries = self._entries()
         self._order = {dn: i for i, (dn, _) in enumerate(self.entries)}
+        #: DNs outside the data set that :meth:`restore` leaves alone (lower-cased): the
+        #: service account and entries "another tool" wrote on a production directory.
+        self.keep: set[str] = set()
 
     def _entries(self) -> list[Entry]:
         """``(dn, [(attribute, values)])`` for the containers and every record, parents
@@ -141,9 +164,11 @@ class LdapLoader:
         settings = self.settings
         maps = [
             FamilyMap(family, settings.families[family], settings.value_order)
-            for family in FAMILIES
+            for family in loaded_families(settings.families)
         ]
         entries: list[Entry] = []
+        #: The loaded families' bases (a production directory adds foreign entries there).
+        self.bases = sorted({m.base_dn for m in maps})
         for dn in _containers([m.base_dn for m in maps], settings.base_dn):
             rdn_attr, _, value = dn.split(",", 1)[0].partition("=")
             if rdn_attr.strip().lower() != "ou":
@@ -191,6 +216,8 @@ class LdapLoader:
             for item in conn.response or []:
                 if item.get("type") != "searchResEntry" or item["dn"] == suffix:
                     continue
+                if item["dn"].lower() in self.keep:
+                    continue
                 raw = item.get("raw_attributes") or {}
                 attrs = {k: [v.decode("utf-8") for v in vals] for k, vals in raw.items()}
                 candidates = wanted.get(_fingerprint(attrs))
@@ -226,13 +253,17 @@ def ldap_target(
     loader = LdapLoader(slapd, backend_settings, dataset)
     slapd.create_suffix()
     loader.load()
+    if isinstance(slapd, ProductionSlapd):
+        bases = sorted({dn for dn, _ in loader.entries} & set(loader.bases))
+        loader.keep = {slapd.service_dn.lower()}
+        loader.keep |= {dn.lower() for dn in slapd.add_foreign_entries(bases)}
     realtime = open_realtime(settings)
     try:
         backend = realtime.backends["directory"]
         yield Target(
             name,
             realtime,
-            backend.capabilities,
+            dataclasses.replace(backend.capabilities, pjsip=has_pjsip(backend_settings.families)),
             loader.restore,
             extra={"slapd": slapd, "loader": loader},
         )
@@ -322,7 +353,7 @@ class SqlLoader:
         self.tables: dict[str, sa.Table] = {}
         self.rows: dict[str, list[dict[str, object]]] = {}
         self.columns: dict[str, list[str]] = {}
-        for family in FAMILIES:
+        for family in loaded_families(settings.families):
             name = settings.families[family].table
             table = md.tables[f"{schema}.{name}" if schema else name]
             self.tables[family] = table
@@ -355,7 +386,8 @@ class SqlLoader:
                 wanted: dict[tuple[str | None, ...], list[dict[str, object]]] = {}
                 for row in self.rows[family]:
                     wanted.setdefault(_text(row, columns), []).append(row)
-                key = list(table.primary_key.columns)
+                # The ps_* tables have no primary key (a unique ``id``, as in alembic).
+                key = list(table.primary_key.columns) or [table.c[f] for f in KEYS[family]]
                 stale = []
                 for stored in conn.execute(sa.select(table)):
                     mapping = stored._mapping
@@ -406,7 +438,9 @@ def sql_target(
             yield Target(
                 name or engine.dialect.name,
                 realtime,
-                backend.capabilities,
+                dataclasses.replace(
+                    backend.capabilities, pjsip=has_pjsip(backend_settings.families)
+                ),
                 loader.restore,
                 extra={"engine": engine, "schema": schema, "loader": loader},
             )

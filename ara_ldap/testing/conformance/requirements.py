@@ -58,6 +58,13 @@ _OPERATION_ATTR = "__conformance_operation__"
 
 Changes = Record | Sequence[tuple[str, str]]
 
+#: Skip reasons clearer than the flag's name.
+_MISSING = {
+    "pjsip": "backend lacks capability 'pjsip': the PJSIP families (ps_endpoints, ps_auths, "
+    "ps_aors, ps_contacts, ps_domain_aliases, ps_endpoint_id_ips) are not all configured "
+    "on this target",
+}
+
 
 class RealtimeLike(Protocol):
     """What the suite drives: :class:`ara_ldap.realtime.Realtime`, or a client that speaks
@@ -171,4 +178,4 @@ class Cases:
             if flag.startswith("!") and have:
                 pytest.skip(f"backend has capability {name!r}")
             if not flag.startswith("!") and not have:
-                pytest.skip(f"backend lacks capability {name!r}")
+                pytest.skip(_MISSING.get(name, f"backend lacks capability {name!r}"))

@@ -25,6 +25,11 @@ from typing import Any
 
 import pytest
 
+from ara_ldap.testing.conformance.cases_pjsip import (
+    PjsipMultiCases,
+    PjsipSingleCases,
+    PjsipWriteCases,
+)
 from ara_ldap.testing.conformance.cases_read import (
     ErrorCases,
     LikeCases,
@@ -82,11 +87,15 @@ class ReadSuite(
     RequireCases,
     StaticCases,
     SwitchCases,
+    PjsipSingleCases,
+    PjsipMultiCases,
 ):
     """Every read case (needs the ``realtime``, ``capabilities`` and ``dataset`` fixtures)."""
 
 
-class WriteSuite(StoreCases, UpdateCases, Update2Cases, DestroyCases, StaticWriteCases):
+class WriteSuite(
+    StoreCases, UpdateCases, Update2Cases, DestroyCases, StaticWriteCases, PjsipWriteCases
+):
     """Every write case (needs ``fresh`` besides the read fixtures)."""
 
 
