@@ -33,6 +33,10 @@ log = logging.getLogger("ara_ldap.ldap")
 NO_SUCH_OBJECT = 32
 ALREADY_EXISTS = 68
 SIZE_LIMIT = 4
+TIME_LIMIT = 3
+#: RFC 2696 simple paged results: the control's OID and the page size requested.
+PAGED_RESULTS = "1.2.840.113556.1.4.319"
+PAGE_SIZE = 500
 
 
 class ReadCache(Protocol):
@@ -155,7 +159,7 @@ class LdapBackend:
                 continue
             fld = fmap.field(criterion.field)
             attr = fmap.attribute(fld)
-            rules = schema.rules(attr, prefixed=fmap.is_prefixed(fld))
+            rules = fmap.read_rules(fld, schema.rules(attr, prefixed=fmap.is_prefixed(fld)))
             parts.append(filters.component(attr, criterion, rules))
         return parts
 
@@ -182,7 +186,8 @@ class LdapBackend:
             if self.fast_path is not None:  # pre-encoded hot shapes (fastpath.py)
                 components = self.search_components(fmap, criteria)
                 reply = self.fast_path.search(conn, fmap, components)
-                if reply is not None:
+                # A size limit cut the answer: the ldap3 road below pages past it.
+                if reply is not None and reply.result.get("result") != SIZE_LIMIT:
                     check_search_result(fmap, reply.result)
                     return reply.entries
             # Built here: the schema it needs is read once the first connection is up.
@@ -194,14 +199,42 @@ class LdapBackend:
                 attributes=[ldap3.ALL_ATTRIBUTES],
                 dereference_aliases=ldap3.DEREF_NEVER,
             )
+            if (conn.result or {}).get("result") == SIZE_LIMIT:
+                return self._paged_search(conn, fmap, search_filter)
             check_search_result(fmap, conn.result or {})
-            return [
-                (item["dn"], item.get("raw_attributes") or {})
-                for item in conn.response or []
-                if item.get("type") == "searchResEntry"
-            ]
+            return _found(conn)
 
         return self.pool.run(op, write=False)
+
+    def _paged_search(
+        self, conn: ldap3.Connection, fmap: FamilyMap, search_filter: str
+    ) -> list[tuple[str, dict[str, list[bytes]]]]:
+        """The search again with RFC 2696 paged results, after the server's per-search size
+        limit cut it (an unpaged try first keeps small answers at one round trip).  Sites
+        that let paging clients through (``size.prtotal``) get every entry; where paged
+        results are capped too, the error names the limit and the line lifting it: never a
+        silently truncated answer."""
+        found: list[tuple[str, dict[str, list[bytes]]]] = []
+        cookie: bytes | None = None
+        while True:
+            conn.search(
+                fmap.base_dn,
+                search_filter,
+                search_scope=ldap3.SUBTREE,
+                attributes=[ldap3.ALL_ATTRIBUTES],
+                dereference_aliases=ldap3.DEREF_NEVER,
+                paged_size=PAGE_SIZE,
+                paged_cookie=cookie,
+            )
+            result = conn.result or {}
+            found += _found(conn)
+            if result.get("result") == SIZE_LIMIT:
+                raise BackendError(size_limit_message(fmap, len(found), self.settings.bind_dn))
+            check_search_result(fmap, result)
+            controls = result.get("controls") or {}
+            cookie = controls.get(PAGED_RESULTS, {}).get("value", {}).get("cookie")
+            if not cookie:
+                return found
 
     def cached_search(self, family: str, criteria: Sequence[Criterion]) -> list[Record] | None:
         """The answer from the change-driven cache, without I/O; ``None`` when the cache
@@ -522,6 +555,32 @@ class LdapBackend:
         self.pool.close()
 
 
+def _found(conn: ldap3.Connection) -> list[tuple[str, dict[str, list[bytes]]]]:
+    """``(dn, raw attributes)`` of the entries in ``conn``'s last response."""
+    return [
+        (item["dn"], item.get("raw_attributes") or {})
+        for item in conn.response or []
+        if item.get("type") == "searchResEntry"
+    ]
+
+
+def limits_line(bind_dn: str | None) -> str:
+    """The slapd ``limits`` that lets ``bind_dn`` (the service account) page past every
+    size limit, as cn=config's ``olcLimits`` (on the database) and slapd.conf's form."""
+    who = f'dn.exact="{bind_dn}"' if bind_dn else "anonymous"
+    rule = f"{who} size.soft=unlimited size.hard=unlimited size.prtotal=unlimited"
+    return f"olcLimits: {rule} (slapd.conf: limits {rule})"
+
+
+def size_limit_message(fmap: FamilyMap, got: int, bind_dn: str | None) -> str:
+    return (
+        f"family {fmap.name!r}: the directory stopped this search at its size limit "
+        f"({got} entries) for {bind_dn or 'anonymous'}, even with paged results, so no "
+        f"answer is given rather than a truncated one; lift it for this identity with "
+        f"{limits_line(bind_dn)}"
+    )
+
+
 def check_search_result(fmap: FamilyMap, result: dict[str, Any]) -> None:
     """Raise the error a failed search of ``fmap`` deserves (shared by every read road)."""
     code = result.get("result", 0)
@@ -529,6 +588,12 @@ def check_search_result(fmap: FamilyMap, result: dict[str, Any]) -> None:
         raise BackendError(
             f"family {fmap.name!r}: search base {fmap.base_dn!r} does not exist "
             "(create it, e.g. with ldif/00-base.ldif, or fix base_dn)"
+        )
+    if code == TIME_LIMIT:
+        raise BackendError(
+            f"family {fmap.name!r}: the directory's time limit stopped the search "
+            "(olcTimeLimit, or time= in an olcLimits line for the bind identity): "
+            "raise it for this identity or add the index the search needs"
         )
     if code != 0:
         raise BackendError(f"family {fmap.name!r}: search failed: {_describe_result(result)}")

@@ -278,11 +278,13 @@ class ConnectionPool:
                 auto_referrals=False,
                 **self._bind_args(),
             )
+            bound = False
             try:
                 conn.open()
                 if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
                     conn.start_tls()
-                if conn.bind():
+                bound = bool(conn.bind())
+                if bound:
                     info = from_ldap3(server.schema)
             except (LDAPException, *WIRE_ERRORS) as exc:
                 log.warning("could not read the schema from %s: %s", url, _describe_wire(exc))
@@ -291,6 +293,22 @@ class ConnectionPool:
                 _quiet_unbind(conn)
             if info.known:
                 break
+            if bound:
+                # Bound, but the subschema was not given: an ACL hides it from this identity.
+                # Said once; filters then stay conservative (supersets, results exact).
+                log.warning(
+                    "the directory schema (cn=Subschema) is not readable as %s on %s: "
+                    "searches fall back to presence filters finished in Python (exact but "
+                    'slower); grant read on it, e.g. olcAccess: to dn.base="cn=Subschema" '
+                    "by %s read",
+                    self._settings.bind_dn or "anonymous",
+                    url,
+                    f'dn.exact="{self._settings.bind_dn}"'
+                    if self._settings.bind_dn
+                    else "anonymous",
+                )
+                self._schema = info
+                return
         if info.known:
             self._schema = info
 

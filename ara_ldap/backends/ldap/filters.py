@@ -66,8 +66,12 @@ class AttributeRules:
     equality: bool = True
     substring: bool = True
     integer_ordering: bool = False
-    #: Values carry a ``{n}`` position prefix (order-preserving multi-values).
+    #: Values carry a ``{n}`` position prefix (order-preserving multi-values), or another
+    #: prefix the read strips (``{MD5}``): the value searched for may follow anything.
     prefixed: bool = False
+    #: The value read back may sit anywhere inside a stored value (``split_semicolons``:
+    #: ``ulaw;alaw`` reads as ``ulaw`` and ``alaw``).
+    embedded: bool = False
 
 
 DEFAULT_RULES = AttributeRules()
@@ -110,6 +114,12 @@ def component(attr: str, criterion: Criterion, rules: AttributeRules = DEFAULT_R
         # NULL never satisfies a comparison; everything else is decided in Python.
         return _presence(attr)
     if op is Operator.EQ:
+        if rules.embedded:
+            return (
+                _substring(attr, [None, *_words(value), None])
+                if rules.substring
+                else _presence(attr)
+            )
         if not rules.equality:
             return _presence(attr)
         if rules.prefixed:
@@ -122,13 +132,16 @@ def component(attr: str, criterion: Criterion, rules: AttributeRules = DEFAULT_R
             )
         return f"({attr}={escape_filter_value(value)})"
     if op is Operator.LIKE:
-        parts: list[str | None] = [None] if rules.prefixed else []
+        loose = rules.prefixed or rules.embedded
+        parts: list[str | None] = [None] if loose else []
         for token in parse_like(value):
             if isinstance(token, LikeToken):
                 parts.append(None)
             else:
                 parts.append(token)
-        if all(p is not None for p in parts) and not rules.prefixed:
+        if rules.embedded:
+            parts.append(None)
+        if all(p is not None for p in parts) and not loose:
             literal = "".join(p for p in parts if p is not None)
             return component(attr, Criterion(criterion.field, Operator.EQ, literal), rules)
         if not rules.substring:

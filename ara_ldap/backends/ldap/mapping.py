@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ara_ldap.backends.ldap.filters import escape_dn_value, escape_filter_value
+from ara_ldap.backends.ldap.filters import AttributeRules, escape_dn_value, escape_filter_value
 from ara_ldap.config import LdapFamily, RdnTemplate
 from ara_ldap.criteria import Criterion, LikeToken, Operator, literal_likes, parse_like
 from ara_ldap.errors import BadRequest, UnknownField, describe_value
@@ -122,6 +122,19 @@ class FamilyMap:
 
     def is_prefixed(self, field: str) -> bool:
         return field.lower() in self.prefixed
+
+    def read_rules(self, field: str, rules: AttributeRules) -> AttributeRules:
+        """``rules`` widened so a filter on ``field`` matches what reads *show*: a value
+        split out of ``a;b`` may sit anywhere in a stored value, a ``{MD5}`` prefix is
+        stripped on read, joined values are decided in Python (presence on the server)."""
+        key = field.lower()
+        if key in self.joined:
+            return replace(rules, equality=False, substring=False)
+        if key in self.split_fields:
+            return replace(rules, embedded=True)
+        if key == "md5secret":
+            return replace(rules, prefixed=True)
+        return rules
 
     # Reading ----------------------------------------------------------------------------
     def to_record(self, raw: Mapping[str, Sequence[bytes]]) -> Record:

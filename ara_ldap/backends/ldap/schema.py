@@ -65,6 +65,12 @@ class SchemaInfo:
         return self.attributes.get(name.lower())
 
     def rules(self, name: str, prefixed: bool = False) -> AttributeRules:
+        if not self.known:
+            # Conservative while the subschema is unknown (unreadable for the bind identity,
+            # or not read yet): presence tests only, a superset Python finishes.  Assuming
+            # rules an attribute lacks makes the server answer Undefined and drop entries
+            # that match (stock AstAccountFromUser has no EQUALITY).
+            return AttributeRules(equality=False, substring=False, prefixed=prefixed)
         info = self.attribute(name)
         if info is None:
             return AttributeRules(prefixed=prefixed) if prefixed else DEFAULT_RULES
