@@ -309,32 +309,37 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def null_only(seconds: float, compare: bool, processes: int) -> int:
-    """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box);
-    ``--compare``: the lean server and uvicorn side by side."""
+def null_only(seconds: float, compare: bool, processes: list[int]) -> int:
+    """``--null-only``: the gateway's own cost, no slapd (a short run on a shared box):
+    the lean server in one process, ``--compare``: uvicorn too, ``--processes 2,4``:
+    the lean server with that many worker processes too (CPU counts all of them)."""
     speed = min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6
     print(
         f"{os.cpu_count()} CPUs; {seconds:g} s per measurement; sum(range(1000)) takes "
         f"{speed:.1f} µs here (the machine's speed now: figures scale with it)"
     )
     print(f"\n{'path':30} {'cl':>3} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/req':>10}")
-    kinds = ["lean", "uvicorn"] if compare else ["lean"]
-    rows: dict[tuple[str, bool], dict[int, Result]] = {}
-    for kind in kinds:
-        tag = kind if processes == 1 else f"{kind} x{processes}"
-        rows[kind, False] = null_rows(f"{tag}, null backend", False, seconds, kind, processes)
-        rows[kind, True] = null_rows(f"{tag}, null, cache hit", True, seconds, kind, processes)
+    series = [("lean", 1)] + ([("uvicorn", 1)] if compare else [])
+    series += [("lean", n) for n in processes if n > 1]
+    rows: dict[tuple[str, int, bool], dict[int, Result]] = {}
+    for kind, n in series:
+        tag = kind if n == 1 else f"{kind} x{n} processes"
+        for cached in (False, True):
+            label = f"{tag}, null, cache hit" if cached else f"{tag}, null backend"
+            rows[kind, n, cached] = null_rows(label, cached, seconds, kind, n)
     print()
     for clients in NULL_CLIENTS:
         line = [f"@{clients:<2}"]
-        for kind in kinds:
-            a, b = rows[kind, False][clients], rows[kind, True][clients]
+        base = rows["lean", 1, True][clients]
+        for kind, n in series:
+            a, b = rows[kind, n, False][clients], rows[kind, n, True][clients]
             assert a.cpu_per_request is not None and b.cpu_per_request is not None
             null, hit = a.cpu_per_request * 1e6, b.cpu_per_request * 1e6
-            line.append(f"{kind}: null {null:4.0f} µs, hit {hit:4.0f} µs ({hit / null:.2f}x)")
-        if compare:
-            lean, uvi = rows["lean", True][clients], rows["uvicorn", True][clients]
-            line.append(f"hit rate lean/uvicorn {lean.rate / uvi.rate:.2f}x")
+            tag = kind if n == 1 else f"{kind}x{n}"
+            text = f"{tag}: null {null:3.0f} hit {hit:3.0f} µs ({hit / null:.2f}x)"
+            if (kind, n) != ("lean", 1):
+                text += f" hit rate {b.rate / base.rate:.2f}x lean"
+            line.append(text)
         print("   ".join(line))
     return 0
 
@@ -352,7 +357,9 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true", help="with --null-only: uvicorn rows too")
     parser.add_argument("--server", default="lean", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--processes", type=int, default=1, help="with --null-only: gateway processes"
+        "--processes",
+        default="1",
+        help="with --null-only: comma-separated worker process counts to add, e.g. 2,4",
     )
     parser.add_argument("--peers", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
@@ -363,10 +370,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.null_server:
-        null_server(args.null_server, 8, args.cached, args.server, args.processes)
+        null_server(args.null_server, 8, args.cached, args.server, int(args.processes))
         return 0
     if args.null_only:
-        return null_only(args.seconds, args.compare, args.processes)
+        counts = [int(n) for n in args.processes.split(",")]
+        return null_only(args.seconds, args.compare, counts)
 
     workdir = Path(tempfile.mkdtemp(prefix="ara-bench-gw-"))
     with Slapd(schema_ldifs=[find_schema_ldif()], workdir=workdir / "d") as slapd:

@@ -167,8 +167,9 @@ class HttpProtocol(asyncio.Protocol):
                 self.reject(_rejection(431))
 
     def eof_received(self) -> bool | None:
-        # A client that half-closes still gets the answers it asked for.
-        if not self.pending:
+        # A client that half-closes still gets the answers it asked for (TLS cannot
+        # half-close: there the transport closes anyway).
+        if not self.pending or self.server.ssl_context is not None:
             return None
         return True
 

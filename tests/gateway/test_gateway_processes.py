@@ -11,6 +11,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -185,3 +186,32 @@ def test_a_worker_that_cannot_start_fails_the_gateway_with_its_reason(
     with pytest.raises(RuntimeError, match="ARA_TEST_NO_SUCH_PASSWORD is not set"):
         sup.start()
     sup.stop()
+
+
+def test_worker_processes_serve_tls(ara_slapd: Slapd, tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    command += " -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
+    )
+    settings = gateway_settings(ara_slapd, tls={"certfile": str(cert), "keyfile": str(key)})
+    sup = from_settings(settings, processes=2, host="127.0.0.1", port=0)
+    sup.start()
+    context = ssl.create_default_context(cafile=str(cert))
+    request = raw_request(f"127.0.0.1:{sup.port}", b"/sippeers/single", b"name=bob")
+    try:
+        assert sup.url.startswith("https://")
+        for _ in range(2):  # one connection to each worker
+            plain = socket.create_connection(("127.0.0.1", sup.port), timeout=10)
+            with context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+                sock.sendall(request)
+                assert read_raw_response(sock).split(b"\r\n\r\n", 1)[1].startswith(b"name=bob&")
+    finally:
+        sup.stop()
