@@ -179,7 +179,7 @@ class Template:
 
 
 # Decoding ---------------------------------------------------------------------------------
-def _length(buf: bytes | bytearray | memoryview, i: int) -> tuple[int, int]:
+def _length(buf: bytes, i: int) -> tuple[int, int]:
     """``(length, offset of the value)`` of the length octets at ``i``."""
     first = buf[i]
     if first < 0x80:
@@ -193,7 +193,7 @@ def _length(buf: bytes | bytearray | memoryview, i: int) -> tuple[int, int]:
     return int.from_bytes(buf[i + 1 : end], "big"), end
 
 
-def message_size(buf: bytes | bytearray, start: int) -> int | None:
+def message_size(buf: bytes, start: int) -> int | None:
     """Bytes of the LDAPMessage starting at ``start``, or None while it is incomplete."""
     if len(buf) - start < 2:
         return None
@@ -216,48 +216,68 @@ class Reply:
     result: dict[str, Any]
 
 
-def _expect(buf: memoryview, i: int, tag: int) -> tuple[int, int]:
+def _expect(buf: bytes, i: int, tag: int) -> tuple[int, int]:
     if buf[i] != tag:
         raise FastPathSurprise(f"expected tag {tag:#x}, got {buf[i]:#x}")
+    n = buf[i + 1]
+    if n < 0x80:
+        return n, i + 2
     return _length(buf, i + 1)
 
 
-def decode_entry(msg: memoryview, i: int, end: int) -> RawEntry:
-    """SearchResultEntry content ``[i, end)``: the DN and ``{attribute: [values]}``."""
-    n, i = _expect(msg, i, 0x04)
-    dn = bytes(msg[i : i + n]).decode("utf-8")
+def decode_entry(b: bytes, i: int, end: int) -> RawEntry:
+    """SearchResultEntry content ``[i, end)``: the DN and ``{attribute: [values]}``.
+
+    The hot loop: short-form lengths are read inline (a call per TLV cost ~40 % of the
+    decode, measured on a 20-attribute entry)."""
+    n, i = _expect(b, i, 0x04)
+    dn = b[i : i + n].decode("utf-8")
     i += n
-    n, i = _expect(msg, i, 0x30)
+    n, i = _expect(b, i, 0x30)
     attrs_end = i + n
     raw: dict[str, list[bytes]] = {}
     while i < attrs_end:
-        n, i = _expect(msg, i, 0x30)
-        n, i = _expect(msg, i, 0x04)
-        name = bytes(msg[i : i + n]).decode("utf-8")
+        n, i = _expect(b, i, 0x30)  # PartialAttribute
+        attr_end = i + n
+        if b[i] != 0x04:
+            raise FastPathSurprise("attribute type is not an OCTET STRING")
+        n = b[i + 1]
+        if n < 0x80:
+            i += 2
+        else:
+            n, i = _length(b, i + 1)
+        name = b[i : i + n].decode("utf-8")
         i += n
-        n, i = _expect(msg, i, 0x31)
-        vals_end = i + n
+        n, i = _expect(b, i, 0x31)
         values: list[bytes] = []
-        while i < vals_end:
-            n, i = _expect(msg, i, 0x04)
-            values.append(bytes(msg[i : i + n]))
+        while i < attr_end:
+            if b[i] != 0x04:
+                raise FastPathSurprise("attribute value is not an OCTET STRING")
+            n = b[i + 1]
+            if n < 0x80:
+                i += 2
+            else:
+                n, i = _length(b, i + 1)
+            values.append(b[i : i + n])
             i += n
+        if i != attr_end:
+            raise FastPathSurprise("PartialAttribute length mismatch")
         raw[name] = values
     if i != end or attrs_end > end:
         raise FastPathSurprise("SearchResultEntry length mismatch")
     return dn, raw
 
 
-def decode_result(msg: memoryview, i: int) -> dict[str, Any]:
+def decode_result(msg: bytes, i: int) -> dict[str, Any]:
     """LDAPResult content at ``i`` as ldap3's result dict (code, description, dn, message)."""
     n, i = _expect(msg, i, 0x0A)
     code = int.from_bytes(msg[i : i + n], "big", signed=True)
     i += n
     n, i = _expect(msg, i, 0x04)
-    matched = bytes(msg[i : i + n]).decode("utf-8", "replace")
+    matched = msg[i : i + n].decode("utf-8", "replace")
     i += n
     n, i = _expect(msg, i, 0x04)
-    message = bytes(msg[i : i + n]).decode("utf-8", "replace")
+    message = msg[i : i + n].decode("utf-8", "replace")
     return {
         "result": code,
         "description": RESULT_CODES.get(code, "unknown"),
@@ -279,39 +299,40 @@ class Decoder:
 
     def feed(self, data: bytes) -> bool:
         """Add received bytes; True once SearchResultDone was read."""
-        buf = self.buffer
-        buf += data
+        buf: bytes = bytes(self.buffer) + data if self.buffer else data
         start = 0
         try:
             while self.result is None:
                 size = message_size(buf, start)
                 if size is None:
                     break
-                self._message(memoryview(buf)[start : start + size])
+                self._message(buf, start, start + size)
                 start += size
         except (IndexError, ValueError, UnicodeDecodeError) as exc:
             raise FastPathSurprise(f"undecodable reply: {type(exc).__name__}") from None
         if self.result is not None and start != len(buf):
             raise FastPathSurprise("bytes after SearchResultDone")
-        del buf[:start]
+        self.buffer = bytearray(buf[start:])
         return self.result is not None
 
-    def _message(self, msg: memoryview) -> None:
-        _, i = _length(msg, 1)
-        n, i = _expect(msg, i, 0x02)
-        message_id = int.from_bytes(msg[i : i + n], "big", signed=True)
+    def _message(self, b: bytes, start: int, end: int) -> None:
+        _, i = _length(b, start + 1)
+        n, i = _expect(b, i, 0x02)
+        message_id = int.from_bytes(b[i : i + n], "big", signed=True)
         i += n
-        op = msg[i]
-        length, value = _length(msg, i + 1)
+        op = b[i]
+        length, value = _length(b, i + 1)
+        if value + length > end:
+            raise FastPathSurprise("protocol op longer than its message")
         if message_id == 0 and op == 0x78:
             # Unsolicited notification (RFC 4511 §4.4.1): the server is closing.
             raise LDAPSessionTerminatedByServerError("notice of disconnection from the server")
         if message_id != self.message_id:
             raise FastPathSurprise(f"reply to message {message_id}, expected {self.message_id}")
         if op == 0x64:
-            self.entries.append(decode_entry(msg, value, value + length))
+            self.entries.append(decode_entry(b, value, value + length))
         elif op == 0x65:
-            self.result = decode_result(msg, value)
+            self.result = decode_result(b, value)
         elif op == 0x73:
             pass  # a continuation reference: the ldap3 path skips them too
         else:
