@@ -444,7 +444,10 @@ def merge_sql_families(own: Any, default_families: bool = True) -> dict[str, Any
             override = {}
         if not isinstance(override, Mapping):
             raise ConfigError("expected a mapping of family settings", f"families.{family}")
-        families[family] = _merge(families.get(family, {}), override)
+        try:
+            families[family] = _merge(families.get(family, {}), override)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, f"families.{family}.{exc.path}") from None
     return _resolve_families(families, "families", "")
 
 
@@ -625,10 +628,15 @@ def shipped_ldap_families() -> dict[str, Any]:
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Override keys of a family; ``attributes`` merge key by key, other keys replace."""
+    """Override keys of a family; ``attributes`` merge key by key, ``secret_fields`` adds
+    to the inherited list (``{replace: [...]}`` replaces it), other keys replace."""
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if key == "attributes" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if key == "secret_fields":
+            out[key] = _merged_secrets(out.get(key), value)
+        elif (
+            key == "attributes" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        ):
             merged = dict(out[key])
             for fld, attr in value.items():
                 if attr is None:
@@ -639,6 +647,43 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _merged_secrets(inherited: Any, value: Any) -> Any:
+    """A site's ``secret_fields`` on top of the shipped (or ``extends``) list: a list adds
+    names, so a typo can never unmask the shipped secrets; ``{replace: [...]}`` is the
+    explicit way to drop some.  Anything else is left for validation to reject."""
+    if isinstance(value, Mapping):
+        if set(value) != {"replace"}:
+            raise ConfigError(
+                "expected a list of fields (added to the shipped ones) or {replace: [fields]}",
+                "secret_fields",
+            )
+        return copy.deepcopy(value["replace"])
+    if isinstance(value, list) and isinstance(inherited, list):
+        seen = {str(f).lower() for f in inherited}
+        return [*inherited, *(f for f in value if str(f).lower() not in seen)]
+    return copy.deepcopy(value)
+
+
+def _check_secret_fields(families: Mapping[str, Any], where: str) -> None:
+    """Every ``secret_fields`` name is a field of its family (LDAP: mapped or a slot
+    field), so a misspelt name fails loudly instead of masking nothing."""
+    for name, body in families.items():
+        attributes = body.get("attributes")
+        secrets_ = body.get("secret_fields") or []
+        if not isinstance(attributes, Mapping) or not isinstance(secrets_, list):
+            continue  # validation reports the shape
+        known = {str(f).lower() for f in attributes}
+        known |= {str(f).lower() for f in body.get("slot_fields") or []}
+        unknown = [str(f) for f in secrets_ if str(f).lower() not in known]
+        if unknown:
+            raise ConfigError(
+                f"{', '.join(repr(f) for f in unknown)} "
+                f"{'is not a field' if len(unknown) == 1 else 'are not fields'} of family "
+                f"{name!r} (not in its attributes); check the spelling",
+                f"{where}.{name}.secret_fields",
+            )
 
 
 def _resolve_families(raw: Mapping[str, Any], where: str, base_dn: str) -> dict[str, Any]:
@@ -701,9 +746,16 @@ def _prepare(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(
                     "expected a mapping of family settings", f"backends.{name}.families.{family}"
                 )
-            families[family] = _merge(families.get(family, {}), override)
+            try:
+                families[family] = _merge(families.get(family, {}), override)
+            except ConfigError as exc:
+                raise ConfigError(
+                    exc.message, f"backends.{name}.families.{family}.{exc.path}"
+                ) from None
         base_dn = spec.get("base_dn") or ""
-        spec["families"] = _resolve_families(families, f"backends.{name}.families", str(base_dn))
+        where = f"backends.{name}.families"
+        spec["families"] = _resolve_families(families, where, str(base_dn))
+        _check_secret_fields(spec["families"], where)
         prepared[name] = spec
     out["backends"] = prepared
     return out

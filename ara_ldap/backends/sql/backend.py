@@ -37,7 +37,7 @@ from ara_ldap.backends.base import Capabilities, FieldType, Requirement
 from ara_ldap.backends.sql import chunks
 from ara_ldap.backends.sql.fastpath import CACHE_LIMIT, CompiledRead, ReadPool, rows_to_records
 from ara_ldap.backends.sql.tables import standard_table
-from ara_ldap.config import SqlBackendSettings, SqlFamily
+from ara_ldap.config import SqlBackendSettings, SqlFamily, shipped_sql_families
 from ara_ldap.criteria import (
     Criterion,
     LikeToken,
@@ -321,6 +321,19 @@ class FamilyTable:
     def build(cls, name: str, spec: SqlFamily, info: TableInfo) -> FamilyTable:
         hidden = frozenset(h.lower() for h in spec.hidden)
         fields = tuple(c for c in info.columns if c.key not in hidden)
+        columns = {c.key for c in info.columns}
+        # A shipped name the (older) table lacks holds no secret; a site's name must exist.
+        shipped = shipped_sql_families().get(name, {}).get("secret_fields") or []
+        known = columns | {str(f).lower() for f in shipped}
+        unknown = [f for f in spec.secret_fields if f.lower() not in known]
+        if unknown:
+            # A misspelt name would mask nothing: refuse it (the site's list adds to the
+            # shipped one, so the shipped secrets stay masked either way).
+            raise ConfigError(
+                f"{', '.join(repr(f) for f in unknown)}: not a column of table "
+                f"{info.table.name!r}; check the spelling",
+                f"families.{name}.secret_fields",
+            )
         return cls(
             name=name,
             spec=spec,
