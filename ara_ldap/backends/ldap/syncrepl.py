@@ -182,8 +182,52 @@ def _opt(value: Any, name: str) -> bytes | None:
 
 
 def decode_sync_state(data: bytes) -> SyncState:
+    """The Sync State control of one entry: every entry of a refresh carries one, and
+    pyasn1 costs ~30 µs+ to decode it, so the plain DER shape slapd sends is read by hand
+    (:func:`_fast_sync_state`); anything else goes through pyasn1."""
+    try:
+        return _fast_sync_state(data)
+    except (IndexError, ValueError):
+        pass
     value, _ = decoder.decode(data, asn1Spec=SyncStateValue())
     return SyncState(int(value["state"]), bytes(value["entryUUID"]), _opt(value, "cookie"))
+
+
+def _tlv(data: bytes, at: int, tag: int) -> tuple[int, int]:
+    """``(start, end)`` of the contents of the TLV at ``at``, which must have ``tag``."""
+    if data[at] != tag:
+        raise ValueError("unexpected tag")
+    first = data[at + 1]
+    if first < 0x80:
+        start, length = at + 2, first
+    else:
+        n = first & 0x7F
+        if not 0 < n <= 4:
+            raise ValueError("unsupported length")
+        start, length = at + 2 + n, int.from_bytes(data[at + 2 : at + 2 + n], "big")
+    end = start + length
+    if end > len(data):
+        raise ValueError("truncated")
+    return start, end
+
+
+def _fast_sync_state(data: bytes) -> SyncState:
+    start, end = _tlv(data, 0, 0x30)  # SEQUENCE
+    if end != len(data):
+        raise ValueError("trailing bytes")
+    s, e = _tlv(data, start, 0x0A)  # ENUMERATED state
+    if not 0 < e - s <= 2:
+        raise ValueError("bad state")
+    state = int.from_bytes(data[s:e], "big")
+    s, e = _tlv(data, e, 0x04)  # OCTET STRING entryUUID
+    uuid = bytes(data[s:e])
+    cookie: bytes | None = None
+    if e < end:
+        s, e = _tlv(data, e, 0x04)  # OCTET STRING cookie
+        cookie = bytes(data[s:e])
+    if e != end or state not in STATE_NAMES:
+        raise ValueError("unexpected contents")
+    return SyncState(state, uuid, cookie)
 
 
 def decode_sync_done(data: bytes) -> SyncDone:
@@ -310,6 +354,13 @@ class SyncConsumer:
                     conn.unbind()
                 continue
             self._conn = conn
+            # The connect timeout stays on the socket as a receive timeout (slapd.md §16):
+            # ldap3's receiver would die after that long without a change, and the stream
+            # restart every few seconds on a quiet directory.  The watchdog's probe is what
+            # detects a silent provider.
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                sock.settimeout(None)
             conn.search(
                 self.fmap.base_dn,
                 self.fmap.filter,
@@ -329,9 +380,12 @@ class SyncConsumer:
         receiver = getattr(conn.strategy, "receiver", None)
         if receiver is None or not receiver.is_alive():
             return False
-        return getattr(conn, "socket", None) is not None
+        sock = getattr(conn, "socket", None)
+        # A socket closed under a blocked recv() does not wake the receiver: look at it.
+        return sock is not None and sock.fileno() != -1
 
     def close(self) -> None:
+        """Unbind; ldap3 shuts the socket down, which wakes the receiver's recv()."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
