@@ -560,6 +560,21 @@ class Slapd:
 
     # -- loading data -------------------------------------------------------
 
+    def slapadd(self, *paths: Path) -> None:
+        """Bulk-load LDIF files offline (``slapadd -q``) while slapd is stopped, e.g.
+        before the first start: far faster than ldapadd for 100k-entry benchmarks.  The
+        files must hold the suffix entry first; entryUUID/entryCSN are generated."""
+        if self.running:
+            raise SlapdError("slapadd needs slapd stopped")
+        if not self._configured:
+            self._configure()
+        slapd_d = str(self._workdir / "slapd.d")
+        for path in paths:
+            command = [str(self._slapadd), "-q", "-F", slapd_d, "-b", self._suffix]
+            result = self._run_tool([*command, "-l", str(path)], None, ldap_client=False)
+            if result.returncode != 0:
+                raise SlapdError(self._tool_failure(f"slapadd of {path}", result))
+
     def ldapadd(self, *paths: Path, continue_on_error: bool = False) -> None:
         """Add the entries of LDIF files as the rootdn, file by file.
 
