@@ -190,13 +190,22 @@ class NullRealtime:
 
     def __init__(self, cached: bool = False) -> None:
         self.cached = cached
+        self.replica: dict[str, Record] = {}
 
     def single_nowait(
         self, family: str, criteria: Sequence[Criterion]
     ) -> tuple[Record | None] | None:
-        """As a backend cache would: answered on the event loop (``--cached``), or
-        ``None`` (only a blocking call can answer) for the uncached null backend."""
-        return (self.single(family, criteria),) if self.cached else None
+        """As a backend cache would: answered on the event loop from the records it keeps
+        (``--cached``: the same Record for the same name, as the replica hands out), or
+        ``None`` (only a blocking call can answer) for the uncached null backend, which
+        builds a new Record per call as a directory read does."""
+        if not self.cached:
+            return None
+        name = criteria[0].value
+        record = self.replica.get(name)
+        if record is None:
+            record = self.replica[name] = self.single(family, criteria)
+        return (record,)
 
     def single(self, family: str, criteria: Sequence[Criterion]) -> Record:
         name = criteria[0].value
