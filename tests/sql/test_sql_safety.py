@@ -160,7 +160,7 @@ def test_fields_fall_back_to_the_standard_table_while_the_database_is_down() -> 
 
 
 def test_a_refused_secret_value_is_masked_in_the_message(rt: Realtime) -> None:
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(BadRequest) as info:
         rt.store("sippeers", {"name": "a", "secret": "TopSecret" * 5})
     assert "TopSecret" not in str(info.value) and SECRET_MASK in str(info.value)
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ara_ldap.errors import BackendError, BadRequest, Conflict, UnknownField
+from ara_ldap.errors import BadRequest, Conflict, UnknownField
 from ara_ldap.realtime import Realtime
 from ara_ldap.record import Record
 
@@ -93,33 +93,33 @@ def test_an_empty_value_is_stored_as_null(rt: Realtime, raw_column: RawSelect) -
 
 
 def test_a_value_longer_than_its_column_is_refused_on_every_engine(rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="at most 40 characters"):
+    with pytest.raises(BadRequest, match="at most 40 characters"):
         rt.store("sippeers", {"name": "x" * 41})
 
 
 def test_a_non_integer_for_an_integer_column_is_refused_on_every_engine(rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="'port' holds whole numbers"):
+    with pytest.raises(BadRequest, match="'port' holds whole numbers"):
         rt.store("sippeers", {"name": "a", "port": "50x"})
 
 
 def test_an_integer_outside_the_column_type_is_refused_on_every_engine(rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="from -2147483648 to 2147483647"):
+    with pytest.raises(BadRequest, match="from -2147483648 to 2147483647"):
         rt.store("sippeers", {"name": "a", "port": "2147483648"})
 
 
 @pytest.mark.parametrize("value", ["9" * 5000, "5060\n", " 5060", "50.0"])
 def test_integer_spellings_other_than_digits_are_refused(rt: Realtime, value: str) -> None:
-    with pytest.raises(BackendError, match="'port' holds whole numbers"):
+    with pytest.raises(BadRequest, match="'port' holds whole numbers"):
         rt.store("sippeers", {"name": "a", "port": value})
 
 
 def test_an_invalid_datetime_is_refused_on_every_engine(rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="'stamp'"):
+    with pytest.raises(BadRequest, match="'stamp'"):
         rt.store("voicemail", {"context": "c", "mailbox": "1", "stamp": "yesterday"})
 
 
 def test_a_nul_character_is_refused_on_every_engine(rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="NUL"):
+    with pytest.raises(BadRequest, match="NUL"):
         rt.store("sippeers", {"name": "a\x00b"})
 
 

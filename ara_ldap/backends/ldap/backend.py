@@ -24,7 +24,7 @@ from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.schema import AUXILIARY, SchemaInfo
 from ara_ldap.config import LdapBackendSettings
 from ara_ldap.criteria import Criterion, Operator, record_matches
-from ara_ldap.errors import BackendError, Conflict, UnknownFamily
+from ara_ldap.errors import BackendError, BadRequest, Conflict, UnknownFamily
 from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.ldap")
@@ -33,6 +33,9 @@ log = logging.getLogger("ara_ldap.ldap")
 NO_SUCH_OBJECT = 32
 ALREADY_EXISTS = 68
 SIZE_LIMIT = 4
+#: constraintViolation, invalidAttributeSyntax: the server refused a value the caller
+#: sent, a BadRequest (no failover) rather than a backend failure.
+BAD_VALUE_CODES = frozenset({19, 21})
 TIME_LIMIT = 3
 #: RFC 2696 simple paged results: the control's OID and the page size requested.
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -298,7 +301,7 @@ class LdapBackend:
                     f"family {fmap.name!r}: the parent {fmap.base_dn!r} does not exist "
                     "(create it, e.g. with ldif/00-base.ldif, or fix base_dn)"
                 )
-            raise BackendError(f"family {fmap.name!r}: store refused: {_describe_result(result)}")
+            raise _write_error(f"family {fmap.name!r}: store refused", result)
 
         with self._writing(fmap) as note:
             stored = self.pool.run(op, write=True)
@@ -454,9 +457,7 @@ class LdapBackend:
             conn.modify(dn, changes)
             result = conn.result or {}
             if result.get("result", 0) != 0:
-                raise BackendError(
-                    f"family {fmap.name!r}: update of {dn} refused: {_describe_result(result)}"
-                )
+                raise _write_error(f"family {fmap.name!r}: update of {dn} refused", result)
 
         if new_rdn is None and not changes:
             return None
@@ -643,6 +644,14 @@ def _unescape_dn(value: str) -> str:
     if raw:
         out.append(raw.decode("utf-8", "replace"))
     return "".join(out)
+
+
+def _write_error(what: str, result: dict[str, Any]) -> BackendError | BadRequest:
+    """A refused write: BadRequest when the server refused the caller's value."""
+    text = f"{what}: {_describe_result(result)}"
+    if result.get("result") in BAD_VALUE_CODES:
+        return BadRequest(f"{text} (a value the directory's schema does not accept)")
+    return BackendError(text)
 
 
 def _describe_result(result: dict[str, Any]) -> str:

@@ -514,8 +514,9 @@ class FamilyTable:
             "column); add the column or leave the field out"
         )
 
-    def bad_value(self, info: ColumnInfo, value: str, what: str) -> BackendError:
-        return BackendError(
+    def bad_value(self, info: ColumnInfo, value: str, what: str) -> BadRequest:
+        # The caller's value, not an outage: no failover, no backend-error count.
+        return BadRequest(
             f"family {self.name!r}: field {info.name!r} {what} (column "
             f"{self.table.name}.{info.name} {info.type_name()}); "
             f"got {self.describe(info.name, value)}"
@@ -949,8 +950,15 @@ class SqlBackend:
 
     def _classify(
         self, exc: sa_exc.SQLAlchemyError, what: str, secrets: Sequence[str] = ()
-    ) -> BackendError:
+    ) -> BackendError | BadRequest:
         """The error a database exception is reported as (see :meth:`_errors`)."""
+        if isinstance(exc, sa_exc.DataError):
+            # The database refused a value (too long, out of range...): the caller's
+            # mistake, which another backend would not fix.
+            return BadRequest(
+                f"backend {self.name!r} ({self.where}): {what}: the database refused a value: "
+                f"{self._reason(exc, secrets)}"
+            )
         if isinstance(
             exc,
             sa_exc.OperationalError
