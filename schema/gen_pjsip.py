@@ -38,10 +38,7 @@ DIRSTR = "1.3.6.1.4.1.1466.115.121.1.15"
 INTEGER = "1.3.6.1.4.1.1466.115.121.1.27"
 FAMILY_NUMBERS = {table: i + 1 for i, table in enumerate(FAMILY_WORDS)}
 #: Comma-list fields that may also be stored one value per item (pjsip.md 5.6).
-LISTS = {
-    "ps_endpoints": ["auth", "outbound_auth", "aors", "mailboxes", "identify_by"],
-    "ps_aors": ["mailboxes"],
-}
+LISTS = JOINED
 #: Field numbers above the columns: the generic slot and derived attributes.
 FIELD_SLOT = 1000
 CONTACT_AOR = 1001
