@@ -343,9 +343,11 @@ class FamilyReplica:
                         text = index.ensure_text()
                         lo = bisect_left(text, value)
                         hi = _prefix_end(text, value, lo)
-                        if best_n < 0 or hi - lo < best_n:
-                            best_n, best_bucket, best_index = hi - lo, None, index
-                            best_spans = [(text, lo, hi)]
+                        spans = [(text, lo, hi)]
+                        n = _span_entries(index.buckets, spans, best_n)
+                        if best_n < 0 or n < best_n:
+                            best_n, best_bucket, best_index = n, None, index
+                            best_spans = spans
                         if not best_n:
                             return []
                         continue
@@ -359,9 +361,7 @@ class FamilyReplica:
                             continue  # selective enough: not worth building another index
                         index = self._index(fld)
                     spans = _range_spans(index, op, c.value)
-                    n = 0
-                    for _, lo, hi in spans:
-                        n += hi - lo
+                    n = _span_entries(index.buckets, spans, best_n)
                     if best_n < 0 or n < best_n:
                         best_n, best_bucket, best_spans, best_index = n, None, spans, index
                     if not best_n:
@@ -504,6 +504,24 @@ class FamilyReplica:
 
 
 _MISSING: dict[Pair, Pair] = {}
+
+
+#: Without a competing candidate count, a span's entries are counted up to this many.
+_COUNT_CAP = 1024
+
+
+def _span_entries(buckets: dict[str, Bucket], spans: Spans, best: int) -> int:
+    """Entries under ``spans`` (not keys: three pattern keys such as ``_X.`` may hold
+    hundreds of rows), counted only until they exceed ``best`` (or ``_COUNT_CAP``)."""
+    limit = best if best >= 0 else _COUNT_CAP
+    n = 0
+    for keys, lo, hi in spans:
+        for i in range(lo, hi):
+            bucket = buckets[keys[i]]
+            n += 1 if type(bucket) is _Entry else len(bucket)  # type: ignore[arg-type]
+            if n > limit:
+                return n
+    return n
 
 
 def _not_equality(criterion: Criterion) -> bool:
