@@ -438,3 +438,10 @@ def test_settings_load_every_pjsip_family_for_ldap(fresh_slapd: Slapd) -> None:
     settings = ldap_settings(fresh_slapd).backends["directory"]
     assert isinstance(settings, LdapBackendSettings)
     assert set(PJSIP) <= set(settings.families)
+
+
+@pytest.mark.parametrize("endpoint_id", ["alice@example.org", "trunk,provider+1", "a;b", "#x "])
+def test_ids_needing_rfc4514_escapes_store_and_read_back(rt: Realtime, endpoint_id: str) -> None:
+    rt.store("ps_endpoints", [("id", endpoint_id), ("context", "c")])
+    record = rt.single("ps_endpoints", {"id": endpoint_id})
+    assert record is not None and record.get("id") == endpoint_id
