@@ -27,6 +27,7 @@ from ara_ldap.testing.conformance.fixtures import running_slapd
 from ara_ldap.testing.curl_client import (
     AsteriskCurlClient,
     ast_uri_decode,
+    ast_uri_encode,
     raw_request,
     read_raw_response,
 )
@@ -328,3 +329,42 @@ def test_the_asterisk_curl_client_sends_the_observed_bytes(conformance_target: T
         ("/ps_endpoints/multi", b"mailboxes%20!%3D="),
         ("/ps_contacts/multi", b"expiration_time%20%3C%3D=1"),
     ]
+
+
+# res_config_curl's 255-byte cut (pjsip.md §3.1 C1/C2; docs/pjsip.md §5) ------------------
+
+#: An RFC 8599 push contact: 257 characters raw, far more than 255 once encoded.
+PUSH_URI = (
+    "sip:1002@198.51.100.77:50712;transport=tls;ob;pn-provider=apns"
+    ";pn-prid=" + "0123456789abcdef" * 8 + ";pn-param=ABCD1234.org.example.phone.voip"
+)
+
+
+def test_a_push_contact_uri_arrives_cut_at_255_encoded_bytes(conformance_target: Target) -> None:
+    conformance_target.ensure_loaded()
+    conformance_target.dirty = True
+    cid = contact_id("1002", PUSH_URI)
+    client = AsteriskCurlClient(conformance_target.extra["server"].url, order="given")
+    try:
+        assert client.store("ps_contacts", [("id", cid), ("uri", PUSH_URI), ("endpoint", "1002")])
+        stored = client.single("ps_contacts", [("id", cid)])
+    finally:
+        client.close()
+    assert stored is not None
+    uri = stored.get("uri") or ""
+    assert PUSH_URI.startswith(uri) and len(uri) < len(PUSH_URI)
+    assert len(ast_uri_encode(uri)) <= 255 < len(ast_uri_encode(PUSH_URI, 10_000))
+
+
+def test_a_cut_contact_stored_again_under_its_id_answers_one(conformance_target: Target) -> None:
+    conformance_target.ensure_loaded()
+    conformance_target.dirty = True
+    cid = contact_id("1002", PUSH_URI)
+    fields = [("id", cid), ("uri", PUSH_URI), ("endpoint", "1002")]
+    client = AsteriskCurlClient(conformance_target.extra["server"].url, order="given")
+    try:
+        assert client.store("ps_contacts", fields) == 1
+        assert client.store("ps_contacts", fields) == 1
+        assert len(client.multi("ps_contacts", [("id LIKE", "1002;@%")])) == 2
+    finally:
+        client.close()
