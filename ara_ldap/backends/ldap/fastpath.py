@@ -237,7 +237,13 @@ def decode_entry(b: bytes, i: int, end: int) -> RawEntry:
     attrs_end = i + n
     raw: dict[str, list[bytes]] = {}
     while i < attrs_end:
-        n, i = _expect(b, i, 0x30)  # PartialAttribute
+        if b[i] != 0x30:
+            raise FastPathSurprise("attribute is not a SEQUENCE")
+        n = b[i + 1]  # PartialAttribute
+        if n < 0x80:
+            i += 2
+        else:
+            n, i = _length(b, i + 1)
         attr_end = i + n
         if b[i] != 0x04:
             raise FastPathSurprise("attribute type is not an OCTET STRING")
@@ -248,7 +254,10 @@ def decode_entry(b: bytes, i: int, end: int) -> RawEntry:
             n, i = _length(b, i + 1)
         name = b[i : i + n].decode("utf-8")
         i += n
-        n, i = _expect(b, i, 0x31)
+        if b[i] != 0x31:
+            raise FastPathSurprise("attribute values are not a SET")
+        n = b[i + 1]  # the SET ends where the PartialAttribute does (checked below)
+        i += 2 if n < 0x80 else 2 + (n & 0x7F)
         values: list[bytes] = []
         while i < attr_end:
             if b[i] != 0x04:
