@@ -168,3 +168,11 @@ def test_wait_synced_after_a_direct_change(cached: Realtime, fresh_slapd: Slapd)
     )
     assert _cache(cached).wait_synced(BOUND)
     assert _callerid(cached, "alice") == "w"
+
+
+def test_common_fields_are_indexed_before_going_live(cached: Realtime) -> None:
+    replica = _cache(cached).replica("sippeers")
+    assert replica is not None
+    indexed = replica.indexed()
+    assert indexed.get("name") is True  # hashed and sorted (LIKE 'prefix%')
+    assert "context" in indexed and "mailbox" in indexed

@@ -698,6 +698,10 @@ class DirectoryCache:
         return out
 
     # For tests ----------------------------------------------------------------------------
+    def replica(self, family: str) -> FamilyReplica | None:
+        fam = self._families.get(family.lower())
+        return fam.replica if fam is not None else None
+
     def consumer(self, family: str) -> SyncConsumer | None:
         fam = self._families.get(family.lower())
         return fam.consumer if fam is not None else None

@@ -310,6 +310,11 @@ class FamilyReplica:
             if numeric:
                 index.ensure_numeric()
 
+    def indexed(self) -> dict[str, bool]:
+        """``{field: has its sorted list}`` of the fields indexed so far."""
+        with self._lock:
+            return {f: i.text is not None for f, i in self._indexes.items()}
+
     # Reads (any thread) -----------------------------------------------------------------
     def search(self, criteria: Sequence[Criterion]) -> list[Record]:
         """Records matching ALL criteria, identical to [r for r in all records if
