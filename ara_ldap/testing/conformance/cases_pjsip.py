@@ -336,6 +336,36 @@ class PjsipWriteCases(_PjsipCases):
         found = fresh.single("ps_endpoints", [("id", "push")])
         assert found is not None and found.get_all("aors") == ["push,push-b"]
 
+    def test_pjsip_store_of_repeated_endpoint_auth_reads_back_as_one_comma_list(
+        self, fresh: RealtimeLike
+    ) -> None:
+        fresh.store("ps_endpoints", [("id", "push"), ("auth", "push-a"), ("auth", "push-b")])
+        found = fresh.single("ps_endpoints", [("id", "push")])
+        assert found is not None and found.get_all("auth") == ["push-a,push-b"]
+
+    def test_pjsip_store_of_repeated_registration_outbound_auth_reads_back_joined(
+        self, fresh: RealtimeLike
+    ) -> None:
+        # Written as repeated keys, read last-wins (pjsip.md 1.2): only one joined value
+        # keeps both auths.
+        fresh.store(
+            "ps_registrations",
+            [("id", "out2"), ("outbound_auth", "auth-a"), ("outbound_auth", "auth-b")],
+        )
+        found = fresh.single("ps_registrations", [("id", "out2")])
+        assert found is not None and found.get_all("outbound_auth") == ["auth-a,auth-b"]
+
+    @for_operation("update")
+    def test_pjsip_update_of_a_long_tail_object_with_an_empty_value_deletes_it(
+        self, fresh: RealtimeLike, dataset: Dataset
+    ) -> None:
+        rec = dataset.records("ps_registrations")[0]
+        whole = [(f, "" if f == "retry_interval" else v) for f, v in rec if f != "id"]
+        assert fresh.update("ps_registrations", "id", rec.get("id") or "", whole) == 1
+        found = fresh.single("ps_registrations", [("id", rec.get("id") or "")])
+        assert found is not None and found.get("retry_interval") is None
+        assert found.get("server_uri") == rec.get("server_uri")
+
     @for_operation("update")
     def test_pjsip_update_with_the_whole_object_returns_one_and_sets_the_values(
         self, fresh: RealtimeLike, dataset: Dataset

@@ -32,7 +32,8 @@ counts, so a string comparison gives the wrong rows)::
 
 ``ps_domain_aliases``: ``example.net`` -> ``example.org``.  ``ps_endpoint_id_ips``:
 ``trunk-a`` (two ``match`` values, order kept) and ``trunk-b`` for endpoint ``trunk``;
-``phone-1002`` for ``1002``.
+``phone-1002`` for ``1002``.  Long tail: ``ps_registrations`` ``trunk-out`` (a
+``server_uri`` with ``;``) and ``ps_globals`` ``global``.
 """
 
 from __future__ import annotations
@@ -194,6 +195,32 @@ def _identifies() -> tuple[Record, ...]:
     )
 
 
+def _registrations() -> tuple[Record, ...]:
+    return (
+        pjsip_record(
+            id="trunk-out",
+            server_uri="sip:reg.example.net;transport=tcp",
+            client_uri="sip:4420001@reg.example.net",
+            outbound_auth="trunk-auth",
+            endpoint="trunk",
+            expiration="3600",
+            retry_interval="60",
+            line="yes",
+        ),
+    )
+
+
+def _globals() -> tuple[Record, ...]:
+    return (
+        pjsip_record(
+            id="global",
+            endpoint_identifier_order="ip,username,anonymous",
+            default_realm="example.org",
+            max_forwards="70",
+        ),
+    )
+
+
 #: Families in load order (all keyed on ``id``), and their records.
 PJSIP_RECORDS: dict[str, tuple[Record, ...]] = {
     "ps_endpoints": _endpoints(),
@@ -202,6 +229,9 @@ PJSIP_RECORDS: dict[str, tuple[Record, ...]] = {
     "ps_contacts": _contacts(),
     "ps_domain_aliases": _domain_aliases(),
     "ps_endpoint_id_ips": _identifies(),
+    # The long tail: generic name=value entries on LDAP, standard tables on SQL.
+    "ps_registrations": _registrations(),
+    "ps_globals": _globals(),
 }
 PJSIP_KEYS: dict[str, tuple[str, ...]] = {family: ("id",) for family in PJSIP_RECORDS}
 PJSIP_FAMILIES: tuple[str, ...] = tuple(PJSIP_RECORDS)

@@ -61,8 +61,8 @@ Changes = Record | Sequence[tuple[str, str]]
 #: Skip reasons clearer than the flag's name.
 _MISSING = {
     "pjsip": "backend lacks capability 'pjsip': the PJSIP families (ps_endpoints, ps_auths, "
-    "ps_aors, ps_contacts, ps_domain_aliases, ps_endpoint_id_ips) are not all configured "
-    "on this target",
+    "ps_aors, ps_contacts, ps_domain_aliases, ps_endpoint_id_ips, ps_registrations, "
+    "ps_globals) are not all configured on this target",
 }
 
 
