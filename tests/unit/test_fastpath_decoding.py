@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from ldap3.core.exceptions import LDAPSessionTerminatedByServerError
 from ldap3.operation.search import search_result_entry_response_to_dict_fast
 from ldap3.utils.asn1 import decode_message_fast, ldap_result_to_dict_fast
 
-from ara_ldap.backends.ldap.fastpath import Decoder, FastPathSurprise, ber_integer, tlv
+from ara_ldap.backends.ldap.fastpath import (
+    Decoder,
+    FastPathSurprise,
+    ber_integer,
+    tlv,
+    usable,
+)
 
 
 def message(message_id: int, op: bytes) -> bytes:
@@ -104,3 +115,26 @@ def test_notice_of_disconnection_is_a_communication_error() -> None:
 def test_unexpected_replies_are_surprises(reply: bytes) -> None:
     with pytest.raises(FastPathSurprise):
         Decoder(3).feed(reply)
+
+
+def _conn(sock: socket.socket, **extra: object) -> Any:
+    return SimpleNamespace(socket=sock, sasl_in_progress=False, _digest_md5_kis=None, **extra)
+
+
+def test_plain_sockets_are_used() -> None:
+    with socket.socket() as sock:
+        assert usable(_conn(sock))
+
+
+def test_tls_sockets_are_left_to_ldap3() -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    with context.wrap_socket(socket.socket(), do_handshake_on_connect=False) as sock:
+        assert not usable(_conn(sock))
+
+
+def test_sasl_signed_connections_are_left_to_ldap3() -> None:
+    with socket.socket() as sock:
+        conn = _conn(sock)
+        conn._digest_md5_kis = b"key"
+        assert not usable(conn)
