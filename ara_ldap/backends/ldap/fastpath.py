@@ -4,7 +4,11 @@ Why (slapd.md §12, §15): an ldap3 ``conn.search()`` costs ~320–400 µs of cl
 which ~150–210 µs is parsing the filter string into pyasn1 objects and BER-encoding them,
 and ~100 µs decoding the reply into dicts with formatters.  slapd answers in ~50 µs.  So
 the library, not the directory, is the bottleneck; this module is the hand-written hot
-path that the measurement allows (figures: bench/fastpath.py, docs/ldap.md "Fast path").
+path that the measurement allows.  Measured with bench/fastpath.py (docs/ldap.md "Fast
+path", same run, loaded 2-core box): one equality search of a 20-attribute peer costs
+266–292 µs of client CPU here against 1870–1961 µs for plain ldap3 (6.7–7.0×; 7.4–8.4×
+for a 10-entry prefix LIKE), of which the reply decode is ~47 µs against ~390–430 µs for
+ldap3's decoder + dicts on the same bytes.
 
 How: per family the constant parts of a SearchRequest (base DN, scope wholeSubtree,
 derefAliases never, no limits, typesOnly false, attributes ``*``, the family's own filter)
