@@ -77,4 +77,3 @@ def test_the_demo_stores_a_contact_and_finds_it_by_aor_prefix(demo_url: str) -> 
     post(f"{demo_url}/ps_contacts/store", f"id={contact_id}&endpoint=1001&expiration_time=5")
     pairs = post(f"{demo_url}/ps_contacts/multi", "id%20LIKE=1001%3B%40%25")
     assert ("id", f"1001;@{HASH}") in pairs
-

@@ -48,7 +48,6 @@ STANDARD_TABLES = (
 _PJSIP_INDEXES = {
     "ps_aors": [("ps_aors_qualifyfreq_contact", ("qualify_frequency", "contact"))],
     "ps_contacts": [("ps_contacts_qualifyfreq_exp", ("qualify_frequency", "expiration_time"))],
-    "ps_endpoint_id_ips": [],
 }
 
 _YESNO = 3
