@@ -39,7 +39,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,11 @@ _READY = b"R"
 _CLOSED = b"-"
 _FAILED = b"E"
 _CONNECTION = b"C"
+_WROTE = b"W"  # worker -> supervisor -> siblings: a write to replay in their caches
+_APPLIED = b"A"  # sibling -> supervisor: replayed
+_SETTLED = b"K"  # supervisor -> writer: every sibling replayed it
+#: Largest control message (a write notice names the DNs written).
+_MAX_MESSAGE = 65536
 #: A worker that dies sooner than this after its start is restarted only after a pause.
 _RESTART_PAUSE = 1.0
 
@@ -156,7 +161,7 @@ async def _worker_serve(
     def receive() -> None:
         while True:
             try:
-                message, fds, _, _ = socket.recv_fds(channel, 16, 8)
+                message, fds, _, _ = socket.recv_fds(channel, _MAX_MESSAGE, 8)
             except BlockingIOError:
                 return
             except OSError:
@@ -169,7 +174,14 @@ async def _worker_serve(
                 task = loop.create_task(http.adopt(socket.socket(fileno=fd)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+            kind = message[:1]
+            if kind == _WROTE:
+                writes.replay(message[1:])
+            elif kind == _SETTLED:
+                writes.settled(message[1:])
 
+    writes = SiblingWrites(app, channel, loop)
+    writes.install()
     http.start()
     channel.setblocking(False)
     loop.add_reader(channel.fileno(), receive)
@@ -181,6 +193,113 @@ async def _worker_serve(
         loop.remove_reader(channel.fileno())
     await http.shutdown(options["graceful_timeout"])
     shared.stop()
+
+
+# Read-your-writes across workers ----------------------------------------------------------
+
+
+class SiblingWrites:
+    """A write made through one worker is visible to the next read through *any* worker.
+
+    Each worker's cache guarantees read-your-writes for its own writes (docs/cache.md:
+    after a write, the written entries stay uncached until its stream delivers their new
+    entryCSN).  The siblings' caches would only learn of the write from their own
+    streams, a little later; a read reaching another worker (another Asterisk thread,
+    so another connection) in between could see the old value.  So, before a write is
+    answered, its worker sends the written DNs through the supervisor to every sibling,
+    which replays the write's bookkeeping in its own cache (the same ``writing`` block,
+    so the entries are pending there too until its stream has them) and acknowledges;
+    the writer waits for all acknowledgements (bounded by the cache's ``write_wait``).
+    Writes are rare next to reads, so they pay this round trip, not the reads.
+    """
+
+    def __init__(
+        self, app: GatewayApp, channel: socket.socket, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.app = app
+        self.channel = channel
+        self.loop = loop
+        self._next = 0
+        self._lock = threading.Lock()
+        self._waiting: dict[int, threading.Event] = {}
+        #: Each cached backend's own ``writing`` (before :meth:`install` wrapped it).
+        self._originals: dict[str, Callable[..., Any]] = {}
+
+    def install(self) -> None:
+        """Wrap the ``writing`` hook of every backend cache that has one."""
+        for name, backend in self.app.realtime.backends.items():
+            cache = getattr(backend, "cache", None)
+            original = getattr(cache, "writing", None)
+            if cache is None or original is None:
+                continue
+            self._originals[name] = original
+            cache_settings = getattr(getattr(cache, "settings", None), "cache", None)
+            timeout = float(getattr(cache_settings, "write_wait", 0.5))
+            setattr(cache, "writing", self._wrapped(name, original, timeout + 0.5))  # noqa: B010
+
+    def _wrapped(
+        self, backend: str, original: Callable[..., Any], timeout: float
+    ) -> Callable[..., Any]:
+        @contextlib.contextmanager
+        def writing(fmap: Any) -> Iterator[Any]:
+            with original(fmap) as note:
+                try:
+                    yield note
+                finally:
+                    written, deleted = list(note.written), list(note.deleted)
+            if written or deleted:
+                self._announce(backend, fmap.name, written, deleted, timeout)
+
+        return writing
+
+    def _announce(
+        self, backend: str, family: str, written: list[str], deleted: list[str], timeout: float
+    ) -> None:
+        """Tell the siblings (worker thread; blocks until they replayed it or timeout)."""
+        with self._lock:
+            self._next += 1
+            ident = self._next
+            event = self._waiting[ident] = threading.Event()
+        notice = {"id": ident, "backend": backend, "family": family}
+        notice |= {"written": written, "deleted": deleted}
+        try:
+            self.channel.send(_WROTE + json.dumps(notice).encode())
+            if not event.wait(timeout):
+                log.warning("siblings did not confirm a write to %s within %.1f s", family, timeout)
+        except OSError as exc:  # the supervisor is gone: nobody to tell
+            log.warning("cannot tell sibling workers of a write to %s: %s", family, exc)
+        finally:
+            with self._lock:
+                self._waiting.pop(ident, None)
+
+    def settled(self, payload: bytes) -> None:
+        """The supervisor says every sibling replayed write ``payload`` (event loop)."""
+        with self._lock:
+            event = self._waiting.get(int(payload))
+        if event is not None:
+            event.set()
+
+    def replay(self, payload: bytes) -> None:
+        """A sibling's write: its bookkeeping in our cache, on a worker thread, then ack."""
+        notice = json.loads(payload)
+
+        def run() -> None:
+            original = self._originals.get(notice["backend"])
+            backend = self.app.realtime.backends.get(notice["backend"])
+            family_map = getattr(backend, "family_map", None)
+            if original is None or family_map is None:
+                return
+            with original(family_map(notice["family"])) as note:
+                note.written.extend(notice["written"])
+                note.deleted.extend(notice["deleted"])
+
+        def done(_: object, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("replaying a sibling's write to %s: %s", notice["family"], error)
+            with contextlib.suppress(OSError):
+                self.channel.send(_APPLIED + json.dumps([notice["origin"], notice["id"]]).encode())
+
+        self.app.workers.call(self.loop, done, run)
 
 
 # Metrics across workers --------------------------------------------------------------------
@@ -280,6 +399,8 @@ class Supervisor:
             "tls": tls,
         }
         self.workers: dict[int, _Worker] = {}
+        #: Write notices forwarded and not yet replayed: (writer, id) -> siblings left.
+        self._notices: dict[tuple[int, int], set[int]] = {}
         self.restarts = 0
         self.started = threading.Event()
         self.error: str | None = None
@@ -369,7 +490,7 @@ class Supervisor:
     def _from_worker(self, worker: _Worker) -> None:
         while True:
             try:
-                message = worker.channel.recv(4096)
+                message = worker.channel.recv(_MAX_MESSAGE)
             except BlockingIOError:
                 return
             except OSError:
@@ -385,6 +506,41 @@ class Supervisor:
                 worker.ready = True
             elif kind == _FAILED:
                 self._failed(worker, message[1:].decode("utf-8", "replace"))
+            elif kind == _WROTE:
+                self._wrote(worker, message[1:])
+            elif kind == _APPLIED:
+                origin, ident = json.loads(message[1:])
+                self._applied(worker.index, int(origin), int(ident))
+
+    def _wrote(self, writer: _Worker, payload: bytes) -> None:
+        """Forward a write notice to every other ready worker; settle when all replied."""
+        notice = json.loads(payload)
+        notice["origin"] = writer.index
+        ident = int(notice["id"])
+        siblings = {w.index for w in self.workers.values() if w.ready and w is not writer}
+        self._notices[writer.index, ident] = siblings
+        forwarded = _WROTE + json.dumps(notice).encode()
+        for index in list(siblings):
+            try:
+                self.workers[index].channel.send(forwarded)
+            except OSError:
+                siblings.discard(index)
+        self._settle(writer.index, ident)
+
+    def _applied(self, sibling: int, origin: int, ident: int) -> None:
+        waiting = self._notices.get((origin, ident))
+        if waiting is not None:
+            waiting.discard(sibling)
+            self._settle(origin, ident)
+
+    def _settle(self, origin: int, ident: int) -> None:
+        if self._notices.get((origin, ident)):
+            return
+        self._notices.pop((origin, ident), None)
+        writer = self.workers.get(origin)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.channel.send(_SETTLED + str(ident).encode())
 
     def _failed(self, worker: _Worker, reason: str) -> None:
         log.error("gateway worker %d could not start: %s", worker.index, reason)
@@ -400,6 +556,10 @@ class Supervisor:
         with contextlib.suppress(Exception):
             loop.remove_reader(worker.channel.fileno())
         worker.process.join(2)  # its sentinel closes just before it can be reaped
+        for (origin, ident), waiting in list(self._notices.items()):
+            if worker.index in waiting:  # it will never reply: settle without it
+                waiting.discard(worker.index)
+                self._settle(origin, ident)
         worker.channel.close()
         worker.ready = False
         if self.workers.get(worker.index) is worker:

@@ -215,3 +215,33 @@ def test_worker_processes_serve_tls(ara_slapd: Slapd, tmp_path: Path) -> None:
                 assert read_raw_response(sock).split(b"\r\n\r\n", 1)[1].startswith(b"name=bob&")
     finally:
         sup.stop()
+
+
+@pytest.fixture
+def cached_supervisor(fresh_slapd: Slapd) -> Iterator[Supervisor]:
+    """Two workers, each with the change-driven cache on, over a writable directory."""
+    backend = {**ldap_backend_config(fresh_slapd), "cache": {"enabled": True}}
+    settings = load_settings({"backends": {"directory": backend}, "gateway": {"port": 0}})
+    sup = from_settings(settings, processes=2, host="127.0.0.1", port=0)
+    sup.start()
+    yield sup
+    sup.stop()
+
+
+def test_a_write_through_one_worker_is_seen_by_the_next_read_through_another(
+    cached_supervisor: Supervisor,
+) -> None:
+    writer, reader = Connection(cached_supervisor.port), Connection(cached_supervisor.port)
+    host = f"127.0.0.1:{cached_supervisor.port}"
+    try:
+        assert writer.worker_pid() != reader.worker_pid()
+        time.sleep(1.0)  # both caches have had time to go live (a small directory)
+        for i in range(30):
+            writer.sock.sendall(
+                raw_request(host, b"/sippeers/update?name=alice", b"callerid=caller%d" % i)
+            )
+            assert read_raw_response(writer.sock).endswith(b"\r\n\r\n1")
+            assert b"&callerid=caller%d&" % i in reader.single("alice") + b"&"
+    finally:
+        writer.close()
+        reader.close()
