@@ -68,6 +68,21 @@ class BackendUnavailable(BackendError):
     """The backend cannot be reached (connection refused, timeout, server down)."""
 
 
+class WriteIncomplete(BackendError):
+    """A write that changed something before failing, or whose outcome is unknown: routing
+    never replays it on another backend (that would apply it twice, or to a store the
+    caller believes untouched); the message says what happened."""
+
+
+class PartialWrite(WriteIncomplete):
+    """A write over several records stopped part-way: ``done`` of ``total`` applied."""
+
+    def __init__(self, message: str, done: int, total: int) -> None:
+        super().__init__(message)
+        self.done = done
+        self.total = total
+
+
 class Unsupported(BackendError):
     """The backend does not implement the operation (Asterisk skips such engines too)."""
 

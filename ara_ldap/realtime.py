@@ -27,6 +27,7 @@ from ara_ldap.errors import (
     NotFound,
     UnknownFamily,
     Unsupported,
+    WriteIncomplete,
 )
 from ara_ldap.record import Record
 from ara_ldap.static import StaticConfig, build_static
@@ -140,6 +141,11 @@ class Realtime:
         for backend in chain:
             try:
                 result = fn(backend)
+            except WriteIncomplete as exc:
+                # Applied in part, or maybe applied: replaying it elsewhere would apply it
+                # twice or leave the stores disagreeing behind the caller's back.
+                log.warning("%s %s on backend %s failed: %s", operation, family, backend.name, exc)
+                raise
             except BackendError as exc:
                 log.warning("%s %s on backend %s failed: %s", operation, family, backend.name, exc)
                 failures.append(exc)

@@ -24,8 +24,10 @@ from ara_ldap.errors import (
     BadRequest,
     Conflict,
     NotFound,
+    PartialWrite,
     UnknownFamily,
     Unsupported,
+    WriteIncomplete,
 )
 from ara_ldap.realtime import Realtime, order_records
 from ara_ldap.record import Record
@@ -193,6 +195,20 @@ def test_a_failing_backend_fails_over_to_the_next_priority(error: BackendError) 
     good = FakeBackend("good", {"sippeers": [ALICE]})
     assert realtime(broken, good).single("sippeers", {"name": "alice"}) == ALICE
     assert len(broken.calls) == 1 and len(good.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "error", [WriteIncomplete("outcome unknown"), PartialWrite("2 of 4 deleted", 2, 4)]
+)
+def test_a_write_applied_in_part_or_maybe_is_never_replayed_on_the_next_backend(
+    error: WriteIncomplete,
+) -> None:
+    broken = FakeBackend("broken", fail=error)
+    good = FakeBackend("good")
+    with pytest.raises(WriteIncomplete) as caught:
+        realtime(broken, good).store("sippeers", ALICE)
+    assert caught.value is error
+    assert good.calls == []
 
 
 def test_failover_continues_through_several_failing_backends() -> None:

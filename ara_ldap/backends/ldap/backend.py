@@ -18,13 +18,19 @@ import ldap3
 
 from ara_ldap.backends.base import Capabilities, Requirement
 from ara_ldap.backends.ldap import filters
-from ara_ldap.backends.ldap.connection import ConnectionPool
+from ara_ldap.backends.ldap.connection import ConnectionPool, WriteOutcomeUnknown
 from ara_ldap.backends.ldap.fastpath import FastPath
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.schema import AUXILIARY, SchemaInfo
 from ara_ldap.config import LdapBackendSettings
 from ara_ldap.criteria import Criterion, Operator, record_matches
-from ara_ldap.errors import BackendError, BadRequest, Conflict, UnknownFamily
+from ara_ldap.errors import (
+    BackendError,
+    BadRequest,
+    Conflict,
+    PartialWrite,
+    UnknownFamily,
+)
 from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.ldap")
@@ -394,17 +400,65 @@ class LdapBackend:
             if not fmap.in_slot(fld)
         }
         entries = self._entries(fmap, criteria)
+        self._check_renames(fmap, entries, new_values)
         schema = self.schema()
         aux = [c for c in fmap.object_classes if schema.kind(c) == AUXILIARY]
         count = 0
         with self._writing(fmap) as note:
             for entry in entries:
                 extra = self._side_values(fmap, entry.raw, grouped)
-                written = self._update_entry(fmap, entry, new_values, aux, extra)
+                try:
+                    written = self._update_entry(fmap, entry, new_values, aux, extra)
+                except (BackendError, Conflict) as exc:
+                    if count == 0:
+                        raise  # nothing changed: routing may still fail over
+                    raise _partial(fmap, "updated", count, len(entries), exc) from exc
                 if written is not None:
                     note.wrote(written)
                 count += 1
         return count
+
+    def _check_renames(
+        self, fmap: FamilyMap, entries: list[Entry], new_values: dict[str, list[str]]
+    ) -> None:
+        """Refuse, before anything changes, an update that would rename two records to one
+        name or a record onto an existing entry (SQL refuses it and changes nothing)."""
+        targets: dict[str, str] = {}
+        current = {e.dn.lower() for e in entries}
+        for entry in entries:
+            rdn = self._renamed_rdn(fmap, entry, new_values)
+            if rdn is None:
+                continue
+            parent = split_dn(entry.dn)[1]
+            target = f"{rdn},{parent}" if parent else rdn
+            key = target.lower()
+            if key == entry.dn.lower():
+                continue  # a change of case in its own name
+            if key in targets or key in current:
+                raise Conflict(
+                    f"family {fmap.name!r}: the update would give several records the name "
+                    f"{target}; nothing was changed"
+                )
+            targets[key] = target
+        for target in targets.values():
+            if self._exists(target):
+                raise Conflict(
+                    f"family {fmap.name!r}: the update would rename a record onto the existing "
+                    f"entry {target}; nothing was changed"
+                )
+
+    def _exists(self, dn: str) -> bool:
+        def op(conn: ldap3.Connection) -> bool:
+            conn.search(
+                dn,
+                "(objectClass=*)",
+                search_scope=ldap3.BASE,
+                attributes=["1.1"],
+                dereference_aliases=ldap3.DEREF_NEVER,
+            )
+            return any(i.get("type") == "searchResEntry" for i in conn.response or [])
+
+        return self.pool.run(op, write=False)
 
     def _update_entry(
         self,
@@ -471,6 +525,10 @@ class LdapBackend:
         if not any(f in new_values for f in fmap.rdn_fields):
             return None
         merged = entry.record.grouped()
+        if all(new_values.get(f, merged.get(f, [])) == merged.get(f, []) for f in fmap.rdn_fields):
+            # The naming fields keep their values: never rename (an entry another tool
+            # named cn=legacyvm keeps its name when an update repeats its mailbox).
+            return None
         for fld, values in new_values.items():
             merged[fld] = [v for v in values]
         if fmap.is_prefixed(fmap.rdn_fields[0]):  # pragma: no cover - RDN fields are single
@@ -490,6 +548,14 @@ class LdapBackend:
         return count
 
     def _destroy_entries(self, fmap: FamilyMap, entries: list[Entry], note: WriteNote) -> int:
+        try:
+            return self._destroy_each(fmap, entries, note)
+        except _Stopped as stop:
+            if stop.done == 0:
+                raise stop.error from None  # nothing changed: routing may still fail over
+            raise _partial(fmap, "deleted", stop.done, len(entries), stop.error) from stop.error
+
+    def _destroy_each(self, fmap: FamilyMap, entries: list[Entry], note: WriteNote) -> int:
         count = 0
         for entry in entries:
 
@@ -505,7 +571,11 @@ class LdapBackend:
                     f"family {fmap.name!r}: delete of {dn} refused: {_describe_result(result)}"
                 )
 
-            if self.pool.run(op, write=True):
+            try:
+                deleted = self.pool.run(op, write=True)
+            except BackendError as exc:
+                raise _Stopped(count, exc) from exc
+            if deleted:
                 note.removed(entry.dn)
                 count += 1
         return count
@@ -644,6 +714,33 @@ def _unescape_dn(value: str) -> str:
     if raw:
         out.append(raw.decode("utf-8", "replace"))
     return "".join(out)
+
+
+class _Stopped(Exception):
+    """A loop over entries stopped after ``done`` writes (carried to :func:`_partial`)."""
+
+    def __init__(self, done: int, error: BackendError) -> None:
+        super().__init__(str(error))
+        self.done = done
+        self.error = error
+
+
+def _partial(
+    fmap: FamilyMap, verb: str, done: int, total: int, error: BackendError | Conflict
+) -> PartialWrite:
+    """The error for a write over ``total`` entries that failed after ``done`` (> 0) were
+    written: a PartialWrite, which routing never replays on another backend."""
+    unknown = (
+        " (the outcome of the next one is unknown)"
+        if isinstance(error, WriteOutcomeUnknown)
+        else ""
+    )
+    return PartialWrite(
+        f"family {fmap.name!r}: {done} of {total} records {verb}{unknown}, then: {error}; "
+        "the rest were left as they are and not tried on another backend",
+        done,
+        total,
+    )
 
 
 def _write_error(what: str, result: dict[str, Any]) -> BackendError | BadRequest:

@@ -34,7 +34,7 @@ from ldap3.core.exceptions import (
 
 from ara_ldap.backends.ldap.schema import SchemaInfo, from_ldap3
 from ara_ldap.config import LdapBackendSettings
-from ara_ldap.errors import BackendError, BackendUnavailable
+from ara_ldap.errors import BackendError, BackendUnavailable, WriteIncomplete
 
 log = logging.getLogger("ara_ldap.ldap")
 T = TypeVar("T")
@@ -48,7 +48,7 @@ WIRE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class WriteOutcomeUnknown(BackendError):
+class WriteOutcomeUnknown(WriteIncomplete):
     """The connection broke after a write was sent; it may or may not have been applied."""
 
 

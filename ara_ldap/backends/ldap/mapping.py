@@ -10,6 +10,7 @@ kept (``value_order``).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -270,7 +271,20 @@ class FamilyMap:
             values[fld] = present[0]
         if self.rdn_template is None:
             return values[self.rdn_fields[0]]
+        specials = self._template_specials
+        if any(c in v for v in values.values() for c in specials):
+            values = {f: _percent_encode(v, specials) for f, v in values.items()}
         return self.rdn_template.format(**values)
+
+    @property
+    def _template_specials(self) -> frozenset[str]:
+        """The template's separator characters, plus ``%``: a field value holding one is
+        percent-encoded, so two records never share a name (``1@a``/``b`` and ``1``/``a@b``
+        both gave ``1@a@b/1``).  Values without them are named exactly as before."""
+        if self.rdn_template is None:
+            return frozenset()
+        literal = "".join(text for text, *_ in string.Formatter().parse(self.rdn_template))
+        return frozenset(literal) | {"%"}
 
     def dn_for(self, rdn_value: str) -> str:
         return f"{self.rdn_attribute}={escape_dn_value(rdn_value)},{self.base_dn}"
@@ -366,6 +380,10 @@ class FamilyMap:
 
     def describe(self, field: str, value: str) -> str:
         return describe_value(field, value, self.secret_fields)
+
+
+def _percent_encode(value: str, specials: frozenset[str]) -> str:
+    return "".join(f"%{ord(c):02X}" if c in specials else c for c in value)
 
 
 def _first(item: tuple[int, str, Sequence[bytes]]) -> int:
