@@ -230,7 +230,9 @@ def _expect(buf: bytes, i: int, tag: int) -> tuple[int, int]:
 
 
 def decode_entry(b: bytes, i: int, end: int) -> RawEntry:
-    """SearchResultEntry content ``[i, end)``: the DN and ``{attribute: [values]}``.
+    """SearchResultEntry content ``[i, end)``: the DN and ``{attribute: [values]}``
+    (names as the server sent them, in a plain dict, not ldap3's CaseInsensitiveDict:
+    the backend matches attribute names case-insensitively itself).
 
     The hot loop: short-form lengths are read inline (a call per TLV cost ~40 % of the
     decode, measured on a 20-attribute entry)."""
