@@ -125,3 +125,18 @@ def test_hidden_schema_is_warned_about_once(site: Site, caplog: pytest.LogCaptur
             rt.single("sippeers", [("name", f"p{i}")])
     warned = [r for r in caplog.records if "cn=Subschema" in r.getMessage()]
     assert len(warned) == 1
+
+
+def test_static_file_and_whole_family_reads_page_past_the_size_limit(
+    ara_slapd_production: ProductionSlapd,
+) -> None:
+    """The shipped fixtures (16 rows of sip.conf, 7 SIP entries) under a size limit of 3."""
+    rt = open_realtime(ldap_settings(ara_slapd_production))
+    try:
+        config = rt.static("sip.conf")
+        assert len(rt.multi("ast_config", [("filename", "sip.conf")])) == 16
+        assert config is not None
+        backend = rt.backends["directory"]
+        assert len(backend.search("sippeers", [])) > ara_slapd_production.size_limit
+    finally:
+        rt.close()
