@@ -286,13 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     print("-" * len(header))
-    for name, runs in results.items():
-        best = max(runs, key=lambda r: r.rates["refresh"])
+    for name, runs in results.items():  # each figure the best of its rounds (noise is one-sided)
+        rate = {k: max(r.rates[k] for r in runs) for k in ("store", "refresh", "destroy")}
+        ms = {k: min(r.write_ms[k] for r in runs) for k in ("store", "refresh", "destroy")}
+        expiry = min(r.expiry_ms for r in runs)
         print(
-            f"{name:30} {best.rates['store']:8.0f} {best.rates['refresh']:10.0f}"
-            f" {best.rates['destroy']:8.0f} {best.write_ms['store']:9.2f}"
-            f" {best.write_ms['refresh']:10.2f} {best.write_ms['destroy']:11.2f}"
-            f" {best.expiry_ms:10.2f}"
+            f"{name:30} {rate['store']:8.0f} {rate['refresh']:10.0f} {rate['destroy']:8.0f}"
+            f" {ms['store']:9.2f} {ms['refresh']:10.2f} {ms['destroy']:11.2f} {expiry:10.2f}"
         )
     print("astdb (Asterisk's default): not measurable here (inside Asterisk, no network hop)")
     return 0
