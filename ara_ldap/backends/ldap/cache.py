@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,9 @@ from ara_ldap.criteria import Criterion
 from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.ldap.cache")
+
+#: ``listener(family, kind, before, after)``: see :meth:`DirectoryCache.add_listener`.
+ChangeListener = Callable[[str, str, Record | None, Record | None], None]
 
 STARTING, REFRESHING, LIVE, BROKEN, OFF = "starting", "refreshing", "live", "broken", "off"
 NO_SUCH_OBJECT = 32
@@ -165,6 +168,7 @@ class DirectoryCache:
                 fam.state_key = state_key(settings, fam.fmap)
                 fam.state_file = state_path(Path(state_dir), name, fam.fmap, fam.state_key)
         self._loaded = False
+        self._listeners: list[ChangeListener] = []
         self._save_lock = threading.Lock()
         self.enabled: bool | None = None  # None until the directory was asked
         self._probe_ok_at = 0.0
@@ -219,6 +223,28 @@ class DirectoryCache:
     def bytes_per_entry(self) -> float:
         entries = sum(n for n, _ in self.memory().values())
         return self.memory_bytes() / entries if entries else 0.0
+
+    # Change listeners ---------------------------------------------------------------------
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(family, kind, before, after)`` after each change the stream
+        applies once a family is refreshed (kind: add, modify, rename, delete; records as
+        mapped).  It runs on the stream's receiver thread, so it must be quick (hand the
+        change to a queue); it is never called on the lookup path nor for a refresh, and
+        its exceptions are logged, never raised into the stream."""
+        self._listeners.append(listener)
+
+    def _emit(self, family: str, kind: str, before: Record | None, after: Record | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(family, kind, before, after)
+            except Exception as exc:  # never into ldap3's receiver
+                log.warning("cache %s/%s: change listener failed: %s", self.name, family, exc)
+
+    def _emitter(self, family: str) -> Callable[[str, Record | None, Record | None], None]:
+        def emit(kind: str, before: Record | None, after: Record | None) -> None:
+            self._emit(family, kind, before, after)
+
+        return emit
 
     # Writing ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -467,6 +493,7 @@ class DirectoryCache:
             fam.replica,
             cookie=fam.cookie,
             on_change=fam.notify,
+            on_record=self._emitter(fam.fmap.name),
         )
         if fam.cookie is None:
             fam.csn = {}

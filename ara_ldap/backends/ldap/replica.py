@@ -408,6 +408,11 @@ class FamilyReplica:
         entry = self._entries.get(uuid)
         return entry.dn if entry is not None else None
 
+    def entry_of(self, uuid: bytes) -> tuple[str, Record] | None:
+        """``(dn, record)`` of an entry: the "before" a change listener is given."""
+        entry = self._entries.get(uuid)
+        return (entry.dn, entry.record) if entry is not None else None
+
     def has_dn(self, dn: str) -> bool:
         """Whether an entry has this DN (case-insensitive; spaces around ``,``/``=``
         ignored): what a read-your-writes wait polls for."""

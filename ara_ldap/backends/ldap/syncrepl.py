@@ -27,6 +27,7 @@ from ara_ldap.backends.ldap.connection import bind_args, make_server, start_tls_
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
 from ara_ldap.config import LdapBackendSettings
+from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.ldap.cache")
 
@@ -50,6 +51,12 @@ _STREAM_TYPES = frozenset(
     ("searchResEntry", "searchResRef", "intermediateResponse", "searchResDone")
 )
 STATE_NAMES = {PRESENT: "present", ADD: "add", MODIFY: "modify", DELETE: "delete"}
+
+#: ``(kind, before, after)`` of one change seen after the refresh: kind is ``add``,
+#: ``modify``, ``rename`` (the DN changed) or ``delete``; before/after are the mapped
+#: records (None for an add's before and a delete's after).
+RecordChange = tuple[str, Record | None, Record | None]
+RecordListener = Callable[[str, Record | None, Record | None], None]
 
 
 # ASN.1 (RFC 4533 §2) ---------------------------------------------------------------------
@@ -288,8 +295,10 @@ class SyncConsumer:
     family, for the backend's bind identity.
 
     ``on_change`` is called (on the receiver thread, outside any lock) after every change
-    applied, so waiters can re-check.  The consumer never raises from the callback: any
-    failure sets :attr:`error` and :attr:`broken`.
+    applied, so waiters can re-check.  ``on_record`` is called likewise with each change
+    of a mapped record once the refresh is over (the persist phase: what a notifier
+    pushes), never for the refresh itself.  The consumer never raises from the callback:
+    any failure sets :attr:`error` and :attr:`broken`.
     """
 
     def __init__(
@@ -301,12 +310,14 @@ class SyncConsumer:
         *,
         cookie: bytes | None = None,
         on_change: Callable[[], None] | None = None,
+        on_record: RecordListener | None = None,
     ) -> None:
         self.settings = settings
         self.fmap = fmap
         self.replica = replica
         self.cookie = cookie
         self.on_change = on_change
+        self.on_record = on_record
         self.lock = threading.Lock()
         self.refreshed = threading.Event()
         self.broken = False
@@ -431,8 +442,13 @@ class SyncConsumer:
         state = decode_sync_state(control.get("value") or b"")
         raw: dict[str, Sequence[bytes]] = message.get("raw_attributes") or {}
         refreshing = not self.refreshed.is_set()
+        watch = self.on_record is not None and not refreshing
+        change: RecordChange | None = None
         with self.lock:
+            before = self.replica.entry_of(state.uuid) if watch else None
             if state.state == DELETE:
+                if before is not None:
+                    change = ("delete", before[1], None)
                 self.replica.delete(state.uuid)
                 self.csn.pop(state.uuid, None)
                 self.stats.deletes += 1
@@ -447,18 +463,39 @@ class SyncConsumer:
                         self.stats.refresh_entries += 1
                 if state.state != PRESENT:
                     self.replica.upsert(state.uuid, str(message.get("dn") or ""), raw)
+                    after = self.replica.entry_of(state.uuid) if watch else None
+                    if after is not None:
+                        change = _change(before, after)
                     csn = _first(raw, "entryCSN")
                     if csn is not None:
                         self.csn[state.uuid] = csn
                 self.stats.entries += 1
             if state.cookie:
                 self.cookie = state.cookie
+        if change is not None:
+            self._deliver([change])
+
+    def _deliver(self, changes: Sequence[RecordChange]) -> None:
+        """Hand changes to ``on_record``; its failure is logged, never the stream's."""
+        listener = self.on_record
+        if listener is None:
+            return
+        for kind, before, after in changes:
+            try:
+                listener(kind, before, after)
+            except Exception as exc:  # a listener must not break the stream
+                log.warning("cache %s: change listener failed: %s", self.fmap.name, exc)
 
     def _info(self, info: SyncInfo) -> None:
+        gone: list[RecordChange] = []
+        watch = self.on_record is not None and self.refreshed.is_set()
         with self.lock:
             if info.kind == "syncIdSet":
                 if info.refresh_deletes:
                     for uuid in info.uuids:
+                        before = self.replica.entry_of(uuid) if watch else None
+                        if before is not None:
+                            gone.append(("delete", before[1], None))
                         self.replica.delete(uuid)
                         self.csn.pop(uuid, None)
                         self.stats.deletes += 1
@@ -483,6 +520,8 @@ class SyncConsumer:
                 self.cookie = info.cookie
         if info.kind in ("refreshPresent", "refreshDelete") and info.refresh_done:
             self.refreshed.set()
+        if gone:
+            self._deliver(gone)
 
     def _done(self, message: Mapping[str, Any]) -> None:
         code = int(message.get("result", 0))
@@ -497,6 +536,17 @@ class SyncConsumer:
             f"the directory ended the stream: {message.get('description', code)} "
             f"(LDAP result {code}) {str(message.get('message') or '')[:200]}"
         ).strip()
+
+
+def _change(before: tuple[str, Record] | None, after: tuple[str, Record]) -> RecordChange | None:
+    """The change from ``before`` to ``after`` (None when the mapped record and the DN
+    are unchanged: only unmapped attributes changed, nothing Asterisk could see)."""
+    if before is None:
+        return ("add", None, after[1])
+    renamed = before[0].lower() != after[0].lower()
+    if not renamed and before[1] == after[1]:
+        return None
+    return ("rename" if renamed else "modify", before[1], after[1])
 
 
 def _first(raw: Mapping[str, Sequence[bytes]], name: str) -> str | None:

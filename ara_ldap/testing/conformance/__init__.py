@@ -7,7 +7,10 @@ suite and fsspec's abstract tests:
 
 * :mod:`.dataset`: the one fixture data set, drawn in its docstring (peers with codec
   lists and values full of ``; ^ % _ * ( ) \\ , =``, voicemail in two contexts, a dialplan
-  with literal and pattern rows, static config files with includes);
+  with literal and pattern rows, static config files with includes) and, from
+  :mod:`.dataset_pjsip`, the PJSIP ``ps_*`` families (:mod:`.cases_pjsip` runs only on
+  targets with the ``pjsip`` capability, which the loaders set when the backend
+  configures those families; a self-built Target sets it with ``with_capabilities``);
 * :mod:`.loaders`: loads it into each backend its own way (LDIF with ``ldapadd`` for
   LDAP, a bulk INSERT for SQL) and wraps the result in a :class:`Target`;
 * ``cases_*``: abstract case classes (no ``Test`` prefix, so pytest does not collect
