@@ -188,7 +188,9 @@ def sweep(n: int, args: argparse.Namespace) -> dict[str, float]:
 
 def measure(slapd: Slapd, n: int, ext_rows: int, args: argparse.Namespace) -> dict[str, float]:
     out: dict[str, float] = {}
-    options = {"enabled": True, "probe_interval": 0.25, "families": FAMILIES}
+    options: dict[str, Any] = {"enabled": True, "probe_interval": 0.25, "families": FAMILIES}
+    if args.restart:
+        options["state_dir"] = str(slapd.workdir / "cache-state")
     settings = ldap_settings(slapd, cache=options)
     gc.collect()
     if args.traced:
@@ -218,8 +220,30 @@ def measure(slapd: Slapd, n: int, ext_rows: int, args: argparse.Namespace) -> di
         out.update(queries(rt, n, ext_rows, args.seconds))
         out.update(visibility(rt, slapd, n, args.writes))
     finally:
+        t1 = time.perf_counter()
         rt.close()
+    if args.restart:
+        print(f"  close (saves the state): {time.perf_counter() - t1:.2f} s")
+        restart(settings)
     return out
+
+
+def restart(settings: Any) -> None:
+    """Open again with the saved state: time until every family is live again."""
+    t0 = time.perf_counter()
+    rt = open_realtime(settings)
+    try:
+        cache = cache_of(rt)
+        while not all(cache.live(f) for f in FAMILIES):
+            time.sleep(0.01)
+        took = time.perf_counter() - t0
+        for f in FAMILIES:
+            st = cache.stats(f)
+            print(f"  restart {f}: {st['loaded']:.0f} loaded, {st['refresh_entries']:.0f} sent "
+                  f"in the refresh, full refreshes {st['full_refreshes']:.0f}")  # fmt: skip
+        print(f"  restart with the saved state: live in {took:.2f} s")
+    finally:
+        rt.close()
 
 
 def queries(rt: Realtime, n: int, ext_rows: int, seconds: float) -> dict[str, float]:
@@ -326,6 +350,7 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--ext-rows", type=int, default=None)
     parser.add_argument("--traced", action="store_true")
+    parser.add_argument("--restart", action="store_true", help="also time a restart from state_dir")
     args = parser.parse_args()
     results: dict[int, dict[str, float]] = {}
     for n in args.sizes:
