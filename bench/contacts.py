@@ -1,14 +1,17 @@
 """Contact churn: what REGISTERs cost each place ``ps_contacts`` can live (issue 9 item 4).
 
     .venv/bin/python bench/contacts.py [--contacts 300] [--aors 100] [--rounds 1] [--pg]
+                                       [--gateway] [--only NAME]
 
 Per REGISTER, sorcery (pjsip.md §2.4, §6) reads the AOR's contacts (``id LIKE
 '<aor>;@%'``) and then writes one contact: ``store`` for a new binding, ``update`` with
 the whole object for a refresh, ``destroy`` for ``Expires: 0``; every 30 s each Asterisk
 runs ``expiration_time <= now``.  This bench replays exactly that through ara-ldap's
-Realtime (in process, one caller, no gateway: the HTTP hop costs the same for every
-store) and prints REGISTERs per second for each phase, the write's own latency, and the
-expiry query's latency with ``--contacts`` contacts stored.
+Realtime (in process, one caller; ``--gateway``: through the res_config_curl gateway
+with Asterisk's curl client, adding the HTTP hop every store pays alike) and prints
+REGISTERs per second for each phase, the write's own latency, and the expiry query's
+latency with ``--contacts`` contacts stored.  A default run takes about two minutes on a
+loaded 2-core machine; ``--only`` and a smaller ``--contacts`` make it shorter.
 
 Stores measured:
 
@@ -44,6 +47,7 @@ from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.conformance.dataset_pjsip import contact_id
+from ara_ldap.testing.conformance.requirements import RealtimeLike
 from ara_ldap.testing.ldap import ldap_settings
 from ara_ldap.testing.slapd import Slapd, asterisk_slapd, ldif_line
 
@@ -84,7 +88,7 @@ class Result:
 
 
 def _phase(
-    realtime: Realtime,
+    realtime: RealtimeLike,
     items: list[tuple[str, str, list[tuple[str, str]]]],
     write: Callable[..., int],
 ) -> tuple[float, float]:
@@ -101,7 +105,7 @@ def _phase(
     return len(items) / elapsed, statistics.median(writes) * 1000
 
 
-def churn(name: str, realtime: Realtime, contacts: int, aors: int) -> Result:
+def churn(name: str, realtime: RealtimeLike, contacts: int, aors: int) -> Result:
     """Store, refresh and destroy ``contacts`` contacts spread over ``aors`` AORs."""
     items = []
     for n in range(contacts):
@@ -255,12 +259,35 @@ def postgres_store() -> Iterator[Realtime]:
         yield realtime
 
 
+@contextlib.contextmanager
+def through_gateway(realtime: Realtime) -> Iterator[RealtimeLike]:
+    """The gateway in front of ``realtime`` and Asterisk's curl client talking to it, so
+    a figure includes the HTTP hop every REGISTER pays (one keep-alive connection)."""
+    from ara_ldap.gateway.app import GatewayApp
+    from ara_ldap.gateway.server import GatewayServer
+    from ara_ldap.testing.conformance.curl import CurlRealtime
+    from ara_ldap.testing.curl_client import AsteriskCurlClient
+
+    server = GatewayServer(GatewayApp(realtime, workers=2), host="127.0.0.1", port=0)
+    server.start()
+    client = CurlRealtime(AsteriskCurlClient(server.url, order="given"))
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--contacts", type=int, default=300)
     parser.add_argument("--aors", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pg", action="store_true", help="also PostgreSQL on 127.0.0.1")
+    parser.add_argument(
+        "--gateway", action="store_true", help="through the res_config_curl gateway (HTTP)"
+    )
+    parser.add_argument("--only", default="", help="only the stores whose name has this text")
     args = parser.parse_args(argv)
     stores: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Realtime]]]] = [
         ("ldap fsync", lambda: ldap_store("fsync")),
@@ -271,14 +298,20 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.pg:
         stores.append(("postgresql", postgres_store))
+    stores = [(name, opener) for name, opener in stores if args.only in name]
     results: dict[str, list[Result]] = {}
     for _ in range(args.rounds):
         for name, opener in stores:
-            with opener() as realtime:
+            with contextlib.ExitStack() as stack:
+                realtime: RealtimeLike = stack.enter_context(opener())
+                if args.gateway:
+                    assert isinstance(realtime, Realtime)
+                    realtime = stack.enter_context(through_gateway(realtime))
                 results.setdefault(name, []).append(churn(name, realtime, args.contacts, args.aors))
     print(
         f"contact churn: {args.contacts} contacts over {args.aors} AORs, one caller, "
-        f"best of {args.rounds} round(s); REGISTERs/s = prefix read + write"
+        f"best of {args.rounds} round(s){', through the gateway' if args.gateway else ''}; "
+        "REGISTERs/s = prefix read + write"
     )
     header = (
         f"{'store':30} {'new/s':>8} {'refresh/s':>10} {'unreg/s':>8}"
