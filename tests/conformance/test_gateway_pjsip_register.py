@@ -188,6 +188,11 @@ def test_register_endpoint_by_user_at_domain_finds_a_domain_qualified_id(
     assert canonical(single(body)) == canonical(loaded("ps_endpoints", "3000@example.org"))
 
 
+def test_register_domain_alias_by_id_names_the_real_domain(asterisk: Asterisk) -> None:
+    body = asterisk.post("ps_domain_aliases", b"single", b"id=example.net")
+    assert canonical(single(body)) == canonical(loaded("ps_domain_aliases", "example.net"))
+
+
 def test_register_auth_by_id_holds_the_digest_credentials(asterisk: Asterisk) -> None:
     body = asterisk.post("ps_auths", b"single", b"id=1002")
     assert canonical(single(body)) == canonical(loaded("ps_auths", "1002"))
@@ -261,6 +266,19 @@ def test_register_refresh_update_answers_one_and_moves_the_expiry(asterisk: Aste
 
 def test_register_refresh_of_a_missing_contact_answers_zero(asterisk: Asterisk) -> None:
     assert asterisk.post("ps_contacts", b"update?id=" + ENCODED_ID, REFRESH_BODY) == b"0"
+
+
+def test_refresh_miss_then_store_recreates_the_contact_as_update_or_create_does(
+    asterisk: Asterisk,
+) -> None:
+    # sorcery.conf update_or_create_on_update_miss=yes: a 0 from update makes sorcery store
+    # [id] + the same objectset (pjsip.md 2.2).
+    assert asterisk.post("ps_contacts", b"update?id=" + ENCODED_ID, REFRESH_BODY) == b"0"
+    body = b"id=" + ENCODED_ID + b"&" + REFRESH_BODY
+    assert asterisk.post("ps_contacts", b"store", body) == b"1"
+    found = rows(asterisk.post("ps_contacts", b"multi", b"id%20LIKE=1002%3B%40%25"))
+    (row,) = (r for r in found if r.get("id") == CONTACT_ID)
+    assert row.get("call_id") == "reg-2@192.0.2.50"
 
 
 def test_unregister_destroy_with_the_trailing_ampersand_answers_one(asterisk: Asterisk) -> None:
