@@ -11,7 +11,7 @@ import pytest
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_settings
-from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
+from ara_ldap.testing.slapd import ProductionSlapd, Slapd, find_fixture_ldifs, production_slapd
 
 
 @pytest.fixture
@@ -30,8 +30,23 @@ def rt(fresh_slapd: Slapd) -> Iterator[Realtime]:
 
 
 @pytest.fixture(scope="session")
-def shared_rt(ara_slapd: Slapd) -> Iterator[Realtime]:
-    """Read-only tests share one directory."""
-    realtime = open_realtime(ldap_settings(ara_slapd))
+def production_fixtures_slapd() -> Iterator[ProductionSlapd]:
+    """The shipped fixtures on a production-shaped directory: bound as a service account,
+    a size limit of 3 that paged searches get past, entries another tool wrote."""
+    with production_slapd(size_limit=3) as slapd:
+        slapd.ldapadd(*find_fixture_ldifs())
+        slapd.add_service_account()
+        slapd.add_foreign_entries(
+            [f"ou={ou},ou=asterisk,{slapd.suffix}" for ou in ("sip", "voicemail", "extensions")]
+        )
+        yield slapd
+
+
+@pytest.fixture(scope="session", params=["rootdn", "production"])
+def shared_rt(request: pytest.FixtureRequest) -> Iterator[Realtime]:
+    """Read-only tests share one directory: the rootdn one and the production-shaped one."""
+    name = "ara_slapd" if request.param == "rootdn" else "production_fixtures_slapd"
+    slapd: Slapd = request.getfixturevalue(name)
+    realtime = open_realtime(ldap_settings(slapd))
     yield realtime
     realtime.close()
