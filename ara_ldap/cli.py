@@ -235,6 +235,7 @@ def _register_optional_commands() -> None:
         "ara_ldap.tools.migrate_cli",
         "ara_ldap.backends.sql.commands",
         "ara_ldap.gateway.commands",
+        "ara_ldap.notify.commands",
     ):
         try:
             mod = importlib.import_module(module)

@@ -1,0 +1,104 @@
+"""``ara-ldap notify``: run the notifier as its own service (docs/notify.md).
+
+Its own process rather than part of ``serve``: the gateway runs one process per CPU,
+each with its own cache, so a notifier inside it would send every action once per
+worker; and the AMI secret (a manager user that can reload modules) stays out of the
+process that answers HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ara_ldap.cli_support import handle_errors
+from ara_ldap.config import Settings
+from ara_ldap.errors import ConfigError
+from ara_ldap.notify.rules import Rules
+from ara_ldap.notify.service import Notifier, NotifierThread
+
+log = logging.getLogger("ara_ldap.notify")
+
+
+def rules_for(settings: Settings) -> Rules:
+    """The rules of a configuration: sorcery types come from the LDAP families'
+    ``sorcery`` settings (SQL families are not fed by a change stream)."""
+    from ara_ldap.config import LdapBackendSettings
+
+    sorcery: dict[str, str | None] = {}
+    for backend in settings.backends.values():
+        if isinstance(backend, LdapBackendSettings):
+            for name, family in backend.families.items():
+                sorcery.setdefault(name, family.sorcery)
+    return Rules(settings.notify, settings.static, sorcery)
+
+
+def build_notifier(
+    settings: Settings, *, dry_run: bool = False, out: Callable[[str], None] = print
+) -> Notifier:
+    """A notifier for ``settings``; the secrets are read now, so a missing file fails
+    before anything starts."""
+    if not dry_run and not settings.notify.servers:
+        raise ConfigError("no AMI server configured (notify.servers); try --dry-run", "notify")
+    secrets = None if dry_run else [s.secret() for s in settings.notify.servers]
+    return Notifier(settings.notify, rules_for(settings), dry_run=dry_run, out=out, secrets=secrets)
+
+
+def attach(realtime: Any, notifier: Notifier) -> list[str]:
+    """Feed ``notifier`` from every LDAP backend's cache; returns the watched families
+    (the ones the rules map), warning about mapped families no cache streams."""
+    from ara_ldap.backends.ldap.backend import LdapBackend
+    from ara_ldap.backends.ldap.cache import DirectoryCache
+
+    wanted = notifier.rules.families()
+    watched: set[str] = set()
+    for backend in realtime.backends.values():
+        if isinstance(backend, LdapBackend) and isinstance(backend.cache, DirectoryCache):
+            backend.cache.add_listener(notifier.submit)
+            watched |= {f.lower() for f in backend.cache.memory()}
+    mapped = sorted(wanted & watched)
+    for family in sorted(wanted - watched):
+        log.warning("notify: %s is not cached (cache.families): its changes are not seen", family)
+    if not mapped:
+        raise ConfigError(
+            "no mapped family is fed by a change stream: the notifier needs the LDAP cache "
+            "(cache.enabled, cache.families) and a notify mapping (docs/notify.md)",
+            "notify",
+        )
+    return mapped
+
+
+@click.command("notify")
+@click.option("--dry-run", is_flag=True, help="Print the actions instead of sending them.")
+@click.pass_context
+@handle_errors()
+def notify_command(ctx: click.Context, dry_run: bool) -> None:
+    """Push directory changes to Asterisk over AMI (reloads, prunes, cache expiries)."""
+    from ara_ldap.bootstrap import open_realtime
+    from ara_ldap.config import load_config
+
+    root = ctx.find_root()
+    settings = load_config(root.obj.get("config") if isinstance(root.obj, dict) else None)
+    notifier = build_notifier(settings, dry_run=dry_run, out=lambda s: click.echo(s))
+    realtime = open_realtime(settings)
+    try:
+        runner = NotifierThread(notifier).start()
+        families = attach(realtime, notifier)
+        click.echo(f"ara-ldap notify: watching {', '.join(families)}", err=True)
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        while not done.wait(1.0) and runner.alive():
+            pass
+        runner.stop()
+        click.echo(f"ara-ldap notify: {dict(sorted(notifier.metrics.items()))}", err=True)
+    finally:
+        realtime.close()
+
+
+COMMANDS = [notify_command]
