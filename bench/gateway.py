@@ -2,6 +2,11 @@
 on one throwaway slapd with 10,000 peers, in one run.
 
     .venv/bin/python bench/gateway.py [--peers 10000] [--seconds 5]
+    .venv/bin/python bench/gateway.py --null-only [--compare] [--processes 2,4] [--seconds 2]
+
+(the second: no slapd, the gateway's own cost with a null backend, uncached and cache
+hit, at 1/2/4/8/32 keep-alive clients; ``--compare`` adds uvicorn + the ASGI adapter,
+``--processes`` the lean server with that many worker processes)
 
 Measured, in this order:
 
@@ -11,7 +16,8 @@ Measured, in this order:
   connections at 1, 8 and 32 concurrent clients, sending the exact bytes Asterisk sends.
 
 The load comes from this process (an asyncio client), so the gateway's own CPU can be read
-from /proc: CPU per request is the gateway process's user+system time divided by the
+from /proc: CPU per request is the gateway's user+system time (the supervisor and its
+worker processes, ``gateway.processes`` defaulting to the CPU count) divided by the
 requests it answered, raw (it includes the LDAP client work, the thread hand-offs, HTTP
 and the codec).  Printed: requests/s, p50/p99 latency, the gateway@8 / direct@8 and
 gateway@1 / direct@1 ratios, the gateway's CPU per request next to the in-process CPU per
@@ -307,14 +313,27 @@ def null_rows(
     return rows
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) RSS of a process and its children (the worker processes), MB."""
+    rss, peak = proc_rss_mb(pid)
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            r, p = proc_rss_mb(child)
+            rss, peak = rss + r, peak + p
+    return rss, peak
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and its live children (the worker processes)."""
     total = proc_cpu(pid)
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        for child in children.read_text().split():
-            with contextlib.suppress(OSError, IndexError):
-                total += proc_cpu(int(child))
+    for child in children(pid):
+        with contextlib.suppress(OSError, IndexError):
+            total += proc_cpu(child)
     return total
 
 
@@ -400,10 +419,10 @@ def main() -> int:
         def measured(
             label: str, clients: int, run: Callable[[], tuple[list[float], float]], pid: int | None
         ) -> Result:
-            cpu0 = proc_cpu(pid) if pid else time.process_time()
+            cpu0 = tree_cpu(pid) if pid else time.process_time()
             s0 = proc_cpu(slapd_pid)
             latencies, wall = run()
-            cpu = (proc_cpu(pid) if pid else time.process_time()) - cpu0
+            cpu = (tree_cpu(pid) if pid else time.process_time()) - cpu0
             result = Result(label, clients, latencies, wall, cpu, proc_cpu(slapd_pid) - s0)
             results.append(result)
             print(result.row(), flush=True)
@@ -470,7 +489,7 @@ def main() -> int:
                     lambda c=clients: http_load(port, names, c, args.seconds),  # type: ignore[misc]
                     server.pid,
                 )
-            rss, peak = proc_rss_mb(server.pid)
+            rss, peak = tree_rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(20)
@@ -518,7 +537,7 @@ def main() -> int:
             )
         print(
             f"gateway RSS: {rss:.0f} MB now, {peak:.0f} MB peak "
-            f"({args.peers}-entry directory; no cache in the gateway)"
+            f"(all its processes; {args.peers}-entry directory)"
         )
     return 0
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ara_ldap.config import GatewayTls, Settings
-from ara_ldap.gateway.app import GatewayApp
+from ara_ldap.gateway.app import GatewayApp, WorkerPool
 from ara_ldap.gateway.httpserver import HttpServer
 from ara_ldap.gateway.metrics import Metrics
 from ara_ldap.gateway.server import base_url, listen, new_event_loop, tls_context
@@ -192,6 +192,7 @@ async def _worker_serve(
     with contextlib.suppress(Exception):
         loop.remove_reader(channel.fileno())
     await http.shutdown(options["graceful_timeout"])
+    writes.close()
     shared.stop()
 
 
@@ -224,6 +225,9 @@ class SiblingWrites:
         self._waiting: dict[int, threading.Event] = {}
         #: Each cached backend's own ``writing`` (before :meth:`install` wrapped it).
         self._originals: dict[str, Callable[..., Any]] = {}
+        #: Replays run on their own thread, not the app's: writers in two workers each
+        #: hold app threads while they wait for the other's replay.
+        self._replayer: WorkerPool | None = None
 
     def install(self) -> None:
         """Wrap the ``writing`` hook of every backend cache that has one."""
@@ -233,6 +237,8 @@ class SiblingWrites:
             if cache is None or original is None:
                 continue
             self._originals[name] = original
+            if self._replayer is None:
+                self._replayer = WorkerPool(1, name="ara-gateway-replay")
             cache_settings = getattr(getattr(cache, "settings", None), "cache", None)
             timeout = float(getattr(cache_settings, "write_wait", 0.5))
             setattr(cache, "writing", self._wrapped(name, original, timeout + 0.5))  # noqa: B010
@@ -299,7 +305,12 @@ class SiblingWrites:
             with contextlib.suppress(OSError):
                 self.channel.send(_APPLIED + json.dumps([notice["origin"], notice["id"]]).encode())
 
-        self.app.workers.call(self.loop, done, run)
+        if self._replayer is not None:
+            self._replayer.call(self.loop, done, run)
+
+    def close(self) -> None:
+        if self._replayer is not None:
+            self._replayer.close(5.0)
 
 
 # Metrics across workers --------------------------------------------------------------------
