@@ -48,6 +48,24 @@ Fixtures (each yields :class:`ara_ldap.testing.slapd.Slapd` objects: use
     limit of 3 that paged searches get past, and entries another tool wrote below the
     family bases (``.foreign_dns``).
 
+``ara_pki`` (function scope)
+    A :class:`ara_ldap.testing.pki.TestPki`: a throwaway CA (``.ca.cert``), a server
+    certificate for localhost/127.0.0.1 (``.server``), a client certificate (``.client``,
+    subject ``cn=ara-client,dc=example,dc=org``) and ``.issue(...)`` for more (a wrong
+    name, ``expired=True``, ``issuer=pki.other_ca()``).
+
+``ara_slapd_tls`` (function scope)
+    A server with the suffix entry speaking StartTLS on ``.url`` and TLS on
+    ``.ldaps_url`` with ``ara_pki``'s server certificate; it asks for (and checks) client
+    certificates, so SASL EXTERNAL over TLS works.
+
+``topology_factory`` (function scope)
+    ``topology_factory(consumers=1, tls=False, **kwargs) ->``
+    :class:`ara_ldap.testing.topology.Topology`: a provider and its syncrepl
+    refreshAndPersist consumers (``.provider``, ``.consumers``, ``.wait_for_replication()``,
+    ``.entry_dns(node)``), closed at teardown.  ``ara_topology_p1c1`` and
+    ``ara_topology_p1c2`` are the one- and two-consumer topologies.
+
 Example::
 
     def test_lookup(ara_slapd):
@@ -65,7 +83,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 if TYPE_CHECKING:
+    from ara_ldap.testing.pki import TestPki
     from ara_ldap.testing.slapd import ProductionSlapd, Slapd
+    from ara_ldap.testing.topology import Topology
 
 
 class SlapdFactory(Protocol):
@@ -190,3 +210,66 @@ def ara_slapd_empty() -> Iterator[Slapd]:
     with asterisk_slapd() as instance:
         instance.create_suffix()
         yield instance
+
+
+class TopologyFactory(Protocol):
+    """Type of the ``topology_factory`` fixture."""
+
+    def __call__(self, consumers: int = 1, *, tls: bool = False, **kwargs: Any) -> Topology:
+        """Start a provider and ``consumers`` consumers; ``kwargs`` go to every node."""
+
+
+@pytest.fixture
+def ara_pki() -> Iterator[TestPki]:
+    """A throwaway CA with server and client certificates (see the module doc)."""
+    from ara_ldap.testing.pki import PkiError, TestPki
+
+    try:
+        pki = TestPki()
+    except PkiError as exc:
+        pytest.skip(str(exc))
+    yield pki
+    pki.close()
+
+
+@pytest.fixture
+def ara_slapd_tls(ara_pki: TestPki) -> Iterator[Slapd]:
+    """A server with the suffix entry on StartTLS and ldaps:// (``ara_pki``'s certificate)."""
+    _require_slapd()
+    from ara_ldap.testing.slapd import TlsFiles, asterisk_slapd
+
+    files = TlsFiles(ara_pki.ca.cert, ara_pki.server.cert, ara_pki.server.key)
+    with asterisk_slapd(tls=files) as instance:
+        instance.create_suffix()
+        yield instance
+
+
+@pytest.fixture
+def topology_factory() -> Iterator[TopologyFactory]:
+    """Make started provider/consumer topologies; close them all at teardown."""
+    _require_slapd()
+    from ara_ldap.testing.topology import replicated_topology
+
+    made: list[Topology] = []
+
+    def make(consumers: int = 1, *, tls: bool = False, **kwargs: Any) -> Topology:
+        topology = replicated_topology(consumers, tls=tls, **kwargs)
+        made.append(topology)
+        return topology
+
+    yield make
+    with contextlib.ExitStack() as stack:
+        for topology in made:
+            stack.callback(topology.close)
+
+
+@pytest.fixture
+def ara_topology_p1c1(topology_factory: TopologyFactory) -> Topology:
+    """A provider and one refreshAndPersist consumer, replicated up to the suffix entry."""
+    return topology_factory(1)
+
+
+@pytest.fixture
+def ara_topology_p1c2(topology_factory: TopologyFactory) -> Topology:
+    """A provider and two refreshAndPersist consumers."""
+    return topology_factory(2)

@@ -47,6 +47,7 @@ __all__ = [
     "ProductionSlapd",
     "Slapd",
     "SlapdError",
+    "TlsFiles",
     "asterisk_slapd",
     "find_fixture_ldifs",
     "find_schema_ldif",
@@ -91,6 +92,18 @@ _REDACTED = "********"
 
 class SlapdError(Exception):
     """The harness could not build, start, stop or feed a slapd instance."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server side of TLS: the CA clients' certificates must chain to, the server's
+    certificate and key (PEM), and ``olcTLSVerifyClient`` (``try``: a client certificate is
+    asked for and checked when sent, which SASL EXTERNAL over TLS needs)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    verify_client: str = "try"
 
 
 def find_tool(name: str) -> Path | None:
@@ -330,6 +343,10 @@ class Slapd:
     ``limits`` are the database's ``olcLimits`` lines (without ``{n}``) and
     ``frontend_access`` the frontend's ``olcAccess`` rules (they govern the rootDSE and
     ``cn=Subschema``). :class:`ProductionSlapd` combines them into a realistic site.
+
+    Topologies (:mod:`ara_ldap.testing.topology`): ``tls`` (:class:`TlsFiles`) adds StartTLS
+    and an ldaps:// listener (:attr:`ldaps_url`), ``db_config`` extra database lines such as
+    ``olcSyncrepl``/``olcUpdateRef``, ``admin_password`` a rootdn password shared by nodes.
     """
 
     def __init__(
@@ -353,6 +370,9 @@ class Slapd:
         time_limit: str = "unlimited",
         limits: Sequence[str] = (),
         frontend_access: Sequence[str] = (),
+        tls: TlsFiles | None = None,
+        db_config: Sequence[str] = (),
+        admin_password: str | None = None,
     ) -> None:
         self._slapd = self._tool("slapd", slapd_path)
         self._slapadd = self._tool("slapadd", slapadd_path)
@@ -381,12 +401,18 @@ class Slapd:
         self._time_limit = time_limit
         self._limits = tuple(limits)
         self._frontend_access = tuple(frontend_access)
+        # TLS (StartTLS on the ldap:// port, plus an ldaps:// listener) and extra database
+        # lines (LDIF "attr: value"), e.g. olcSyncrepl and olcUpdateRef of a consumer.
+        self._tls = tls
+        self._db_config = tuple(db_config)
+        self._tls_port = free_port() if tls is not None else None
         self._auto_port = port is None
         self._port = free_port() if port is None else port
         self._configured = False
         self._started_once = False
         self._closed = False
-        self._password = secrets.token_urlsafe(24)
+        # One password on every node of a topology lets one config bind to any of them.
+        self._password = admin_password or secrets.token_urlsafe(24)
 
         if workdir is None:
             directory = Path(tempfile.mkdtemp(prefix="ara-slapd-"))
@@ -433,6 +459,18 @@ class Slapd:
     def url(self) -> str:
         """LDAP URL of the TCP listener."""
         return f"ldap://127.0.0.1:{self._port}/"
+
+    @property
+    def ldaps_url(self) -> str:
+        """LDAP-over-TLS URL of the ldaps listener (only with ``tls``)."""
+        if self._tls_port is None:
+            raise SlapdError("this instance has no ldaps listener: pass tls=TlsFiles(...)")
+        return f"ldaps://127.0.0.1:{self._tls_port}/"
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """The server's TLS files, if it speaks TLS."""
+        return self._tls
 
     @property
     def ldapi_path(self) -> Path:
@@ -507,6 +545,8 @@ class Slapd:
             except _PortInUse as exc:
                 if attempt < attempts:
                     self._port = free_port()
+                    if self._tls_port is not None:
+                        self._tls_port = free_port()
                     continue
                 raise SlapdError(
                     f"TCP port {self._port} on 127.0.0.1 is in use; slapd said:\n{exc}"
@@ -704,6 +744,7 @@ class Slapd:
                 ldif_line("olcPidFile", str(workdir / "slapd.pid")),
                 ldif_line("olcArgsFile", str(workdir / "slapd.args")),
                 ldif_line("olcLogLevel", self._log_level),
+                *self._tls_lines(),
             ],
             [
                 "dn: cn=module{0},cn=config",
@@ -748,6 +789,7 @@ class Slapd:
                 *(ldif_line("olcLimits", f"{{{i}}}{line}") for i, line in enumerate(self._limits)),
                 *(ldif_line("olcAccess", f"{{{i}}}{rule}") for i, rule in enumerate(self._access)),
                 f"olcAccess: {{{len(self._access)}}}to * by dn.exact={peer} manage by * read",
+                *self._db_config,
             ],
         ]
         if self._syncprov:
@@ -762,6 +804,17 @@ class Slapd:
                 ]
             )
         return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+
+    def _tls_lines(self) -> list[str]:
+        """cn=config's TLS attributes (slapd on Debian is linked with GnuTLS)."""
+        if self._tls is None:
+            return []
+        return [
+            ldif_line("olcTLSCACertificateFile", str(self._tls.ca)),
+            ldif_line("olcTLSCertificateFile", str(self._tls.cert)),
+            ldif_line("olcTLSCertificateKeyFile", str(self._tls.key)),
+            ldif_line("olcTLSVerifyClient", self._tls.verify_client),
+        ]
 
     def _configure(self) -> None:
         """Build slapd.d with slapadd -n0; leaves no half-built config on failure."""
@@ -800,7 +853,7 @@ class Slapd:
         command = [
             str(self._slapd),
             "-h",
-            f"{self.url} {self.ldapi_url}",
+            " ".join([self.url, self.ldapi_url, *([self.ldaps_url] if self._tls else [])]),
             "-F",
             str(self._workdir / "slapd.d"),
             "-d",
