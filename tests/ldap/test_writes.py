@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import ldap3
 import pytest
 
@@ -9,7 +12,7 @@ from ara_ldap.bootstrap import open_realtime
 from ara_ldap.errors import BadRequest, Conflict, UnknownField
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_settings
-from ara_ldap.testing.slapd import Slapd
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, production_slapd
 
 INJECTION_NAMES = [
     "*",
@@ -29,8 +32,27 @@ INJECTION_NAMES = [
 ]
 
 
+@pytest.fixture(params=["rootdn", "production"])
+def fresh_slapd(request: pytest.FixtureRequest, slapd_factory: Any) -> Iterator[Slapd]:
+    """The shipped fixtures on the rootdn directory, and on a production-shaped one (bound
+    as a service account, a size limit of 3, entries another tool wrote)."""
+    if request.param == "rootdn":
+        slapd: Slapd = slapd_factory()
+        slapd.ldapadd(*find_fixture_ldifs())
+        yield slapd
+        return
+    with production_slapd(size_limit=3) as production:
+        production.ldapadd(*find_fixture_ldifs())
+        production.add_service_account()
+        production.add_foreign_entries([f"ou=sip,ou=asterisk,{production.suffix}"])
+        yield production
+
+
 def raw_values(slapd: Slapd, dn_filter: str, attribute: str) -> list[str]:
-    conn = ldap3.Connection(ldap3.Server(slapd.url.rstrip("/")), auto_bind=True)
+    """The stored values, read as the rootdn (ACLs may hide them from others)."""
+    conn = ldap3.Connection(
+        ldap3.Server(slapd.url.rstrip("/")), slapd.admin_dn, slapd.admin_password, auto_bind=True
+    )
     conn.search(f"ou=sip,ou=asterisk,{slapd.suffix}", dn_filter, attributes=[attribute])
     values = [v.decode() for e in conn.response for v in e["raw_attributes"].get(attribute, [])]
     conn.unbind()
