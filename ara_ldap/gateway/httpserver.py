@@ -155,7 +155,7 @@ class HttpProtocol(asyncio.Protocol):
         self.last_active = self.server.loop.time()
         try:
             self.parser.feed_data(data)
-        except (httptools.HttpParserError, _Reject):
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade, _Reject):
             rejected, self._rejected = self._rejected, None
             if rejected is None and self.discard:
                 return  # answered already (an unread body) or closing
@@ -201,6 +201,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._method = self.parser.get_method().decode("ascii", "replace")
+        if self.parser.should_upgrade():  # h2c, websocket: the parser would take the
+            self._rejected = _rejection(400)  # body for the new protocol's bytes
+            raise _Reject
         headers = self._headers
         length = headers.get(b"content-length")
         if length is not None and int(length) > self.app.max_body_bytes:

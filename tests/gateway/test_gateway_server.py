@@ -129,3 +129,14 @@ def test_graceful_stop_finishes_the_request_in_flight_then_closes(
         stopper.join(10)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", writable.port), timeout=1).close()
+
+
+def test_an_upgrade_request_is_400_not_misread(gateway: Gateway) -> None:
+    request = single(gateway.port, b"alice").replace(
+        b"\r\nContent-Length", b"\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length", 1
+    )
+    with gateway.connect() as sock:
+        sock.sendall(request)
+        response = read_raw_response(sock)
+        assert response.startswith(b"HTTP/1.1 400 ")
+        assert sock.recv(10) == b""
