@@ -320,6 +320,10 @@ class FamilyReplica:
         """Records matching ALL criteria, identical to [r for r in all records if
         record_matches(r, criteria)] (in no particular order: the core orders)."""
         canon = self._canon
+        if len(criteria) == 1 and criteria[0].op is _LIKE:
+            found = self._like_only(criteria[0])
+            if found is not None:
+                return found
         with self._lock:
             best_n = -1
             best_bucket: Bucket | None = None
@@ -403,6 +407,27 @@ class FamilyReplica:
             matches = criteria[0].matches_record
             return [r for r in candidates if matches(r)]
         return [r for r in candidates if record_matches(r, criteria)]
+
+    def _like_only(self, c: Criterion) -> list[Record] | None:
+        """A lone ``LIKE '%'`` or ``LIKE 'literal%'`` answered from the sorted keys alone:
+        every entry under those keys matches by construction (LIKE is case-sensitive and
+        ``%`` matches any non-empty value), so nothing is filtered.  PJSIP sends ``id
+        LIKE '%'`` on every out-of-dialog request; ``None`` for any other pattern."""
+        literal = _like_shape(c.value)
+        if literal is None:
+            return None
+        fld = self._canon.get(c.field) or self._canon.get(c.field.lower())
+        if fld is None:
+            return None
+        with self._lock:
+            index = self._index(fld)
+            text = index.ensure_text()
+            if literal:
+                lo = bisect_left(text, literal)
+                hi = _prefix_end(text, literal, lo)
+            else:  # '%': every non-empty value ("" sorts first)
+                lo, hi = (1 if text and text[0] == "" else 0), len(text)
+            return _collect(index.buckets, [(text, lo, hi)])
 
     def dn_of(self, uuid: bytes) -> str | None:
         entry = self._entries.get(uuid)
@@ -604,6 +629,17 @@ def _prefix_end(keys: list[str], prefix: str, lo: int) -> int:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
+def _like_shape(pattern: str) -> str | None:
+    """``""`` for ``%``, the literal for ``literal%``, else ``None``."""
+    parts = parse_like(pattern)
+    if parts == [LikeToken.ANY]:
+        return ""
+    if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is LikeToken.ANY:
+        return parts[0]
+    return None
+
+
 def _like_plan(pattern: str) -> tuple[str | None, bool]:
     """How a LIKE pattern can use an index: ``(literal, False)`` when it has no wildcard
     (an equality), ``(prefix, True)`` when it starts with a literal, ``(None, False)``
