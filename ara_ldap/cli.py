@@ -233,6 +233,7 @@ def _register_optional_commands() -> None:
         "ara_ldap.tools.backends_cli",
         "ara_ldap.tools.site_cli",
         "ara_ldap.tools.migrate_cli",
+        "ara_ldap.tools.conformance_cli",
         "ara_ldap.backends.sql.commands",
         "ara_ldap.gateway.commands",
         "ara_ldap.notify.commands",

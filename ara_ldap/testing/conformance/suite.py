@@ -203,11 +203,13 @@ def run_suite(
     writes: bool = True,
     keyword: str | None = None,
     pytest_args: Sequence[str] = (),
+    plugins: Sequence[object] = (),
 ) -> list[CaseResult]:
     """Run the conformance cases against ``target`` (already loaded with the data set) and
     return one result per case.  ``writes=False`` runs only the read cases (for a store
     that must not be modified); write cases also skip when ``target.reload`` is None.
-    ``keyword`` selects cases as ``pytest -k`` does.  Output is suppressed."""
+    ``keyword`` selects cases as ``pytest -k`` does; ``plugins`` are extra pytest plugins
+    (the by-URL runner's wire recorder).  Output is suppressed."""
     token = next(_counter)
     _TARGETS[token] = target
     collector = _Collector(target.name)
@@ -232,7 +234,7 @@ def run_suite(
                 *pytest_args,
             ]
             (Path(tmp) / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-            code = pytest.main(args, plugins=[collector])
+            code = pytest.main(args, plugins=[collector, *plugins])
     finally:
         _TARGETS.pop(token, None)
     broken = (
