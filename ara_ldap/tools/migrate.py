@@ -602,7 +602,7 @@ class LdifWriter:
 def write_ldif_plan(writer: LdifWriter, fmap: FamilyMap, plan: FamilyPlan) -> None:
     """The plan's changes as LDIF records (updates replace only attributes that differ)."""
     for change in plan.changes:
-        new = fmap.entry_for(change.record)
+        new = change.entry or fmap.entry_for(change.record)
         dn = fmap.dn_for(new.rdn_value)
         if change.kind == "add" or change.old is None:
             writer.entry(dn, fmap.object_classes, new.attributes)
