@@ -130,6 +130,8 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False
         self.discard = False  # stop parsing: what follows is an unread body or garbage
         self.paused = False
+        self.eof = False  # the client half-closed
+        self.write_blocked = False
         self._url = b""
         self._method = ""
         self._headers: dict[bytes, bytes] = {}
@@ -168,10 +170,23 @@ class HttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client that half-closes still gets the answers it asked for (TLS cannot
-        # half-close: there the transport closes anyway).
+        # half-close: there the transport closes anyway); then we close.
         if not self.pending or self.server.ssl_context is not None:
             return None
+        self.eof = True
         return True
+
+    def pause_writing(self) -> None:
+        # A client that sends and does not read: stop reading until it does, so its
+        # answers cannot pile up in our buffer.
+        self.write_blocked = True
+        if self.transport is not None and not self.paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        if self.transport is not None and not self.paused and not self.closing:
+            self.transport.resume_reading()
 
     # httptools callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -283,8 +298,9 @@ class HttpProtocol(asyncio.Protocol):
         self.last_active = self.server.loop.time()
         if self.paused and len(pending) < MAX_PIPELINE // 2 and self.transport:
             self.paused = False
-            self.transport.resume_reading()
-        if not pending and not self.in_request and self.server.draining:
+            if not self.write_blocked:
+                self.transport.resume_reading()
+        if not pending and not self.in_request and (self.server.draining or self.eof):
             self.close()
 
     def reject(self, answer: Answer) -> None:

@@ -140,3 +140,11 @@ def test_an_upgrade_request_is_400_not_misread(gateway: Gateway) -> None:
         response = read_raw_response(sock)
         assert response.startswith(b"HTTP/1.1 400 ")
         assert sock.recv(10) == b""
+
+
+def test_a_client_that_half_closes_gets_its_answer_then_the_close(gateway: Gateway) -> None:
+    with gateway.connect() as sock:
+        sock.sendall(single(gateway.port, b"alice"))
+        sock.shutdown(socket.SHUT_WR)
+        assert body_of(read_raw_response(sock)).startswith(b"name=alice&")
+        assert sock.recv(10) == b""
