@@ -264,6 +264,14 @@ class LdapCacheSettings(_Model):
     write_wait: float = Field(default=0.5, gt=0, le=30)
 
 
+_LOOPBACK_URL = re.compile(r"^ldaps?://(localhost|127\.[0-9.]+|\[::1\])(:\d+)?/?$", re.IGNORECASE)
+
+
+def is_loopback_url(url: str) -> bool:
+    """An ldap:// or ldaps:// URL naming this machine (localhost, 127.0.0.0/8, [::1])."""
+    return bool(_LOOPBACK_URL.match(url))
+
+
 class LdapBackendSettings(_PasswordSource):
     """Connection settings of an LDAP backend (the ``[_general]`` part of res_ldap.conf)."""
 
@@ -275,9 +283,16 @@ class LdapBackendSettings(_PasswordSource):
     timeout: int = Field(5, ge=1, description="operation (receive) timeout in whole seconds")
     pool_size: int = Field(4, ge=1, le=256)
     retry_interval: float = Field(1.0, ge=0)
-    start_tls: bool = False
+    #: StartTLS on ldap:// URLs; unset: on for remote hosts, off on loopback (docs/replication.md).
+    start_tls: bool | None = None
     ca_file: Path | None = None
     verify_tls: bool = True
+    #: A client certificate (PEM; the key in client_key_file or in the same file): sent in
+    #: every TLS handshake; without bind_dn the bind is SASL EXTERNAL as its subject.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    #: A simple bind (password) over plain ldap:// to a non-loopback host is refused unless set.
+    allow_cleartext_bind: bool = False
     value_order: Literal["server", "prefix"] = "server"
     #: Pre-encoded searches for the hot query shapes (docs/ldap.md, "fast path").
     fast_path: bool = True
@@ -320,7 +335,28 @@ class LdapBackendSettings(_PasswordSource):
         given = self.password_sources()
         if given and not self.bind_dn:
             raise ValueError(f"{given[0]} is set but bind_dn is not")
+        if self.client_key_file and not self.client_cert_file:
+            raise ValueError("client_key_file is set but client_cert_file is not")
+        if self.bind_dn and not self.allow_cleartext_bind:
+            for url in self.urls:
+                cleartext = url.startswith("ldap://") and not self.uses_start_tls(url)
+                if cleartext and not is_loopback_url(url):
+                    raise ValueError(
+                        f"{url}: a simple bind as {self.bind_dn} would send the password in "
+                        "cleartext to a remote host; use ldaps://, or StartTLS (leave start_tls "
+                        "unset or true), or set allow_cleartext_bind: true"
+                    )
         return self
+
+    def uses_start_tls(self, url: str) -> bool:
+        """Whether connections to ``url`` run StartTLS: ``start_tls`` when set, else on for
+        ldap:// to a remote host (a password or data must not cross a network in clear)
+        and off on loopback, where there is no network to protect."""
+        if not url.startswith("ldap://"):
+            return False
+        if self.start_tls is not None:
+            return self.start_tls
+        return not is_loopback_url(url)
 
 
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]*\Z")

@@ -432,7 +432,7 @@ def check_tls(settings: LdapBackendSettings, report: Report) -> None:
     for url in settings.urls:
         if url.startswith("ldapi://"):
             report.add("tls", url, "ok", "local socket (ldapi)")
-        elif url.startswith("ldaps://") or settings.start_tls:
+        elif url.startswith("ldaps://") or settings.uses_start_tls(url):
             how = "ldaps" if url.startswith("ldaps://") else "StartTLS"
             if settings.verify_tls:
                 report.add("tls", url, "ok", f"{how}, certificate verified")

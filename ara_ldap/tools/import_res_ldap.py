@@ -585,7 +585,8 @@ def _backend(
     if remote:
         warnings.append(
             f"{', '.join(remote)}: plain LDAP to a remote server; res_ldap.conf has no StartTLS "
-            "option, ara-ldap has: set start_tls: true (and ca_file) or use ldaps://"
+            "option, ara-ldap runs StartTLS there unless start_tls: false: make sure the "
+            "server offers it and set ca_file (or use ldaps://)"
         )
     backend["default_families"] = False
     return backend, password

@@ -188,7 +188,11 @@ def test_doctor_changes_nothing_in_the_directory(site: Site) -> None:
 def test_remote_plain_ldap_is_a_tls_problem_and_loopback_is_not() -> None:
     report = Report("x")
     settings = LdapBackendSettings.model_validate(
-        {"type": "ldap", "urls": ["ldap://ldap.example.org", "ldap://127.0.0.1:389"]}
+        {
+            "type": "ldap",
+            "urls": ["ldap://ldap.example.org", "ldap://127.0.0.1:389"],
+            "start_tls": False,  # unset, a remote ldap:// URL runs StartTLS
+        }
     )
     check_tls(settings, report)
     assert [f.subject for f in report.of("tls", "fail")] == ["ldap://ldap.example.org"]

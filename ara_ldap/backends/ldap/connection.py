@@ -17,7 +17,6 @@ import contextlib
 import logging
 import select
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from ldap3.core.exceptions import (
 )
 
 from ara_ldap.backends.ldap.schema import SchemaInfo, from_ldap3
+from ara_ldap.backends.ldap.tls import describe_tls_failure, make_tls
 from ara_ldap.config import LdapBackendSettings
 from ara_ldap.errors import BackendError, BackendUnavailable, WriteIncomplete
 
@@ -65,17 +65,6 @@ def _is_alive(conn: ldap3.Connection) -> bool:
     return not readable
 
 
-def make_tls(settings: LdapBackendSettings) -> ldap3.Tls | None:
-    """The TLS settings every connection of a backend uses (the pool's, the cache's)."""
-    needs = settings.start_tls or any(u.startswith("ldaps://") for u in settings.urls)
-    if not needs:
-        return None
-    return ldap3.Tls(
-        validate=ssl.CERT_REQUIRED if settings.verify_tls else ssl.CERT_NONE,
-        ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
-    )
-
-
 def make_server(settings: LdapBackendSettings, url: str) -> ldap3.Server:
     """A fresh ``ldap3.Server`` for ``url`` without schema reads (every connection's)."""
     return ldap3.Server(
@@ -90,7 +79,8 @@ def bind_args(settings: LdapBackendSettings, password: str | None) -> dict[str, 
     """``ldap3.Connection`` keyword arguments binding as the backend's identity."""
     if settings.bind_dn:
         return {"user": settings.bind_dn, "password": password, "authentication": ldap3.SIMPLE}
-    if all(u.startswith("ldapi://") for u in settings.urls):
+    # SASL EXTERNAL: the identity is the ldapi peer's uid/gid, or the client certificate.
+    if settings.client_cert_file or all(u.startswith("ldapi://") for u in settings.urls):
         return {
             "authentication": ldap3.SASL,
             "sasl_mechanism": ldap3.EXTERNAL,
@@ -100,8 +90,8 @@ def bind_args(settings: LdapBackendSettings, password: str | None) -> dict[str, 
 
 
 def start_tls_if_needed(conn: ldap3.Connection, settings: LdapBackendSettings, url: str) -> None:
-    """StartTLS when configured and the URL is not already encrypted or local."""
-    if settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
+    """StartTLS where ``settings.uses_start_tls(url)`` (ldap:// only; default: remote hosts)."""
+    if settings.uses_start_tls(url):
         conn.start_tls(read_server_info=False)
 
 
@@ -161,7 +151,8 @@ class ConnectionPool:
                 start_tls_if_needed(conn, self._settings, url)
                 bound = conn.bind(read_server_info=False)
             except (LDAPStartTLSError, *WIRE_ERRORS) as exc:
-                self._mark_down(url, _describe_wire(exc))
+                tls_failure = describe_tls_failure(url, str(exc), self._settings)
+                self._mark_down(url, tls_failure or _describe_wire(exc))
                 _quiet_unbind(conn)
                 continue
             except LDAPException as exc:
@@ -281,7 +272,7 @@ class ConnectionPool:
             bound = False
             try:
                 conn.open()
-                if self._settings.start_tls and not url.startswith(("ldaps://", "ldapi://")):
+                if self._settings.uses_start_tls(url):
                     conn.start_tls()
                 bound = bool(conn.bind())
                 if bound:
