@@ -5,6 +5,8 @@ is reported exactly and never replayed on another backend."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
-from ara_ldap.errors import Conflict, PartialWrite
+from ara_ldap.errors import Conflict, PartialWrite, WriteIncomplete
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_backend_config, ldap_settings
 from ara_ldap.testing.slapd import ProductionSlapd
@@ -150,3 +152,88 @@ def test_a_destroy_that_stops_part_way_says_how_many_and_does_not_fail_over(
     assert "2 of 4 records deleted" in str(caught.value)
     assert names(only_a) == ["p2", "p3"]
     assert names(only_b) == ["p0", "p1", "p2", "p3"]
+
+
+class SwallowingRelay:
+    """A TCP relay to slapd that forwards an AddRequest, then drops the connection before
+    slapd's answer reaches the client: the store happened, the caller cannot know."""
+
+    def __init__(self, upstream: str) -> None:
+        host, _, port = upstream.removeprefix("ldap://").rstrip("/").partition(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        server = socket.create_connection(self.upstream)
+        gate = threading.Event()  # set: stop forwarding slapd's bytes
+
+        def pump() -> None:
+            try:
+                while data := server.recv(65536):
+                    if gate.is_set():
+                        return
+                    client.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            while data := client.recv(65536):
+                if _operation_tag(data) == 0x68:  # AddRequest
+                    gate.set()
+                    server.sendall(data)
+                    break
+                server.sendall(data)
+        except OSError:
+            pass
+        client.close()
+        threading.Timer(1.0, server.close).start()  # let slapd apply the add
+
+
+def _operation_tag(data: bytes) -> int | None:
+    """The protocolOp tag of the LDAPMessage at the start of ``data``."""
+    if len(data) < 2:
+        return None
+    i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+    if len(data) <= i + 1:
+        return None
+    n = data[i + 1]
+    end = i + 2 + n
+    return data[end] if len(data) > end else None
+
+
+def test_a_store_whose_outcome_is_unknown_is_not_replayed_on_the_next_backend(
+    make: Make, opened: list[Realtime]
+) -> None:
+    a, b = make(), make()
+    relay = SwallowingRelay(a.url)
+    try:
+        settings = load_settings(
+            {
+                "backends": {
+                    "a": ldap_backend_config(a, urls=[relay.url]),
+                    "b": ldap_backend_config(b),
+                },
+                "families": {"sippeers": ["a", "b"]},
+            }
+        )
+        rt = open_realtime(settings)
+        opened.append(rt)
+        with pytest.raises(WriteIncomplete, match="may or may not"):
+            rt.store("sippeers", {"name": "q1", "host": "dynamic"})
+        assert names(realtime(b, opened)) == []
+    finally:
+        relay.close()
