@@ -688,7 +688,10 @@ def ensure_containers(backend: LdapBackend, families: Iterable[str]) -> list[str
             conn.add(dn, object_class=classes, attributes=attributes)
             result = conn.result or {}
             if result.get("result", 0) not in (0, 68):
-                raise BackendError(f"cannot create {dn}: {result.get('description')}")
+                raise BackendError(
+                    f"cannot create {dn}: {result.get('description')}; create it as an "
+                    "identity allowed to (e.g. the rootdn with ldapadd)"
+                )
 
         backend.pool.run(op, write=True)
         created.append(dn)

@@ -27,7 +27,7 @@ from ara_ldap.testing.conformance.dataset import DATASET
 from ara_ldap.testing.conformance.loaders import sql_target
 from ara_ldap.testing.databases import mariadb_url, postgres_url, temporary_schema
 from ara_ldap.testing.ldap import ldap_backend_config
-from ara_ldap.testing.slapd import Slapd
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
 from ara_ldap.tools.compare import compare_call, sides
 
 #: A field every record of the family has: ``compare multi FAMILY <field> LIKE %``.
@@ -303,3 +303,35 @@ def test_progress_bar_is_drawn_on_a_terminal(site: Site) -> None:
             os.close(slave)
     assert proc.returncode == 0
     assert b"sippeers" in drawn and b"100%" in drawn
+
+
+def test_rerun_on_a_production_directory_reads_past_its_size_limit(
+    production_slapd_factory: Any, tmp_path: Path
+) -> None:
+    """As the service account (writes the Asterisk subtrees only) under a size limit of 3:
+    the second run sees every entry it wrote (paged reads) and changes nothing."""
+    slapd = production_slapd_factory(size_limit=3, paged_unlimited=True)
+    blocks = find_fixture_ldifs()[0].read_text().split("\n\n")  # the suffix and containers
+    slapd.ldapadd_text("\n\n".join(b for b in blocks if f"dn: {slapd.suffix}\n" not in b))
+    # The account may not create ou=pjsip below the suffix: the classic families only.
+    classic = ["--family", "sippeers", "--family", "voicemail", "--family", "extensions"]
+    for s in _site("sqlite", slapd, tmp_path):
+        first = s.run(*classic)
+        assert first.returncode == 0, first.stdout + first.stderr
+        again = s.run(*classic)
+        assert again.returncode == 0, again.stdout + again.stderr
+        peers = len(DATASET.records("sippeers"))
+        assert peers > 3
+        assert counts(again.stdout)["sippeers"] == (0, 0, peers)
+        assert s.differences("sql", "directory", ["sippeers"]) == {"sippeers": 0}
+
+
+def test_a_container_the_account_may_not_create_is_reported(
+    production_slapd_factory: Any, tmp_path: Path
+) -> None:
+    slapd = production_slapd_factory()
+    for s in _site("sqlite", slapd, tmp_path):
+        result = s.run("--family", "ps_endpoints")
+        assert result.returncode == 1
+        assert f"error: containers: cannot create ou=pjsip,{slapd.suffix}: " in result.stdout
+        assert "insufficientAccessRights" in result.stdout
