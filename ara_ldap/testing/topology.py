@@ -145,12 +145,14 @@ def replicated_topology(
     consumers: int = 1,
     *,
     tls: bool = False,
+    ldifs: Sequence[Path] = (),
     make: Callable[..., Slapd] = asterisk_slapd,
     **kwargs: Any,
 ) -> Topology:
-    """Start a provider (with its suffix entry) and ``consumers`` consumers, and wait until
-    they replicated the suffix.  ``tls`` makes a :class:`TestPki` and gives every node
-    StartTLS and ldaps://; ``kwargs`` go to every node's ``make`` (``asterisk_slapd``)."""
+    """Start a provider (with its suffix entry, or ``ldifs`` loaded, the suffix first) and
+    ``consumers`` consumers, and wait until they replicated it.  ``tls`` makes a
+    :class:`TestPki` and gives every node StartTLS and ldaps://; ``kwargs`` go to every
+    node's ``make`` (``asterisk_slapd``)."""
     pki = TestPki() if tls else None
     files = TlsFiles(pki.ca.cert, pki.server.cert, pki.server.key) if pki else None
     password = secrets.token_urlsafe(24)
@@ -159,7 +161,10 @@ def replicated_topology(
         provider = make(tls=files, admin_password=password, **kwargs)
         made.append(provider)
         provider.start()
-        provider.create_suffix()
+        if ldifs:
+            provider.ldapadd(*ldifs)
+        else:
+            provider.create_suffix()
         for number in range(1, consumers + 1):
             lines = consumer_config(
                 provider, number, start_tls=tls, ca_file=pki.ca.cert if pki else None

@@ -43,6 +43,8 @@ SIZE_LIMIT = 4
 #: sent, a BadRequest (no failover) rather than a backend failure.
 BAD_VALUE_CODES = frozenset({19, 21})
 TIME_LIMIT = 3
+REFERRAL = 10
+UNWILLING_TO_PERFORM = 53
 #: RFC 2696 simple paged results: the control's OID and the page size requested.
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 PAGE_SIZE = 500
@@ -759,4 +761,28 @@ def _describe_result(result: dict[str, Any]) -> str:
     text = f"{description} (LDAP result {code})"
     if message:
         text += f": {message[:200]}"
-    return text
+    return text + _replica_hint(result)
+
+
+def _replica_hint(result: dict[str, Any]) -> str:
+    """What to do when the server is a read-only syncrepl consumer: it answers writes with
+    a referral to its provider (olcUpdateRef), or, without one, unwillingToPerform "shadow
+    context".  Referrals are not followed: ldap3 would re-send the bind password to
+    whatever host the referral names, without StartTLS (docs/replication.md)."""
+    code = result.get("result")
+    if code == REFERRAL:
+        targets = sorted({_server_part(str(r)) for r in result.get("referrals") or []})
+        to = f" to {', '.join(targets)}" if targets else ""
+        return (
+            f"; this server is a read-only replica that refers writes{to}: send writes to "
+            "the provider (a backend whose urls list it, routed for writes)"
+        )
+    if code == UNWILLING_TO_PERFORM and "shadow context" in str(result.get("message") or ""):
+        return "; this server is a read-only replica: send writes to its provider"
+    return ""
+
+
+def _server_part(url: str) -> str:
+    """``ldap://host:port`` of a referral URL (its DN and the rest dropped)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.split('/', 1)[0]}" if sep else url[:100]
