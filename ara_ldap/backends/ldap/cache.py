@@ -639,16 +639,20 @@ class DirectoryCache:
         )
 
     def _save_loop(self) -> None:
-        """Save live families after ``state_save_changes`` changes, or after
-        ``state_save_interval`` seconds with any change (off the watchdog thread: a save
-        of a large family must not delay the probe)."""
+        """Save live families after ``state_save_changes`` changes (spaced by at least 10×
+        the last save's duration), or after ``state_save_interval`` seconds with any change
+        (off the watchdog thread: a save of a large family must not delay the probe)."""
         cfg = self.settings.cache
         while not self._stop.wait(min(1.0, cfg.state_save_interval)):
             for fam in self._families.values():
                 if fam.state != LIVE or not fam.saveable or not fam.changes:
                     continue
-                due = time.monotonic() - fam.saved_at >= cfg.state_save_interval
-                if fam.changes >= cfg.state_save_changes or due:
+                since = time.monotonic() - fam.saved_at
+                due = since >= cfg.state_save_interval
+                # Many changes save early, but never more often than every 10 saves'
+                # duration (a save rewrites the whole family: at most ~10 % of a core).
+                gap = max(1.0, 10 * float(fam.stats["save_seconds"]))
+                if due or (fam.changes >= cfg.state_save_changes and since >= gap):
                     try:
                         self._save(fam)
                     except Exception as exc:  # retried at the next due time
