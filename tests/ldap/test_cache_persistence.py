@@ -19,6 +19,7 @@ import pytest
 from ara_ldap.backends.ldap.backend import LdapBackend
 from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.bootstrap import open_realtime
+from ara_ldap.criteria import Criterion, Operator
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_settings
 from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
@@ -232,5 +233,24 @@ def test_a_live_cache_saves_after_enough_changes(slapd: Slapd, tmp_path: Path) -
         assert _until(lambda: cache.stats("sippeers")["saves"] > before)
         (path,) = _state_files(tmp_path)
         assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["count"] > EXTRA
+    finally:
+        rt.close()
+
+
+def test_a_loaded_state_is_not_served_before_its_refresh(saved: Path, slapd: Slapd) -> None:
+    slapd.stop()  # the refresh from the saved cookie cannot happen yet
+    options = {"enabled": "auto", "probe_interval": 0.05, "families": ["sippeers"]}
+    rt = open_realtime(ldap_settings(slapd, cache={**options, "state_dir": str(saved)}))
+    try:
+        cache = _cache(rt)
+        backend = rt.backends["directory"]
+        assert isinstance(backend, LdapBackend)
+        assert _until(lambda: cache.stats("sippeers")["loaded"] > EXTRA)
+        time.sleep(0.5)  # ten watchdog ticks
+        assert not cache.live("sippeers")
+        assert backend.cached_search("sippeers", [Criterion("name", Operator.EQ, "alice")]) is None
+        slapd.start()
+        assert _until(lambda: cache.live("sippeers"))
+        assert cache.stats("sippeers")["full_refreshes"] == 0
     finally:
         rt.close()
