@@ -64,7 +64,13 @@ Fixtures (each yields :class:`ara_ldap.testing.slapd.Slapd` objects: use
     :class:`ara_ldap.testing.topology.Topology`: a provider and its syncrepl
     refreshAndPersist consumers (``.provider``, ``.consumers``, ``.wait_for_replication()``,
     ``.entry_dns(node)``), closed at teardown.  ``ara_topology_p1c1`` and
-    ``ara_topology_p1c2`` are the one- and two-consumer topologies.
+    ``ara_topology_p1c2`` are the one- and two-consumer topologies; ``delta=True`` makes
+    delta-syncrepl consumers (the provider logs to ``cn=accesslog``), ``ldifs=[...]`` loads
+    LDIF files on the provider instead of the bare suffix.
+
+``ara_topology_m2`` (function scope)
+    Two providers replicating to each other with delta-syncrepl (``olcMultiProvider``):
+    ``.provider`` is node 1, ``.consumers[0]`` node 2, both writable.
 
 Example::
 
@@ -273,3 +279,13 @@ def ara_topology_p1c1(topology_factory: TopologyFactory) -> Topology:
 def ara_topology_p1c2(topology_factory: TopologyFactory) -> Topology:
     """A provider and two refreshAndPersist consumers."""
     return topology_factory(2)
+
+
+@pytest.fixture
+def ara_topology_m2() -> Iterator[Topology]:
+    """Two delta-syncrepl providers replicating to each other (see the module doc)."""
+    _require_slapd()
+    from ara_ldap.testing.topology import multi_provider_topology
+
+    with multi_provider_topology() as topology:
+        yield topology

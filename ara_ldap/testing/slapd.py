@@ -346,7 +346,9 @@ class Slapd:
 
     Topologies (:mod:`ara_ldap.testing.topology`): ``tls`` (:class:`TlsFiles`) adds StartTLS
     and an ldaps:// listener (:attr:`ldaps_url`), ``db_config`` extra database lines such as
-    ``olcSyncrepl``/``olcUpdateRef``, ``admin_password`` a rootdn password shared by nodes.
+    ``olcSyncrepl``/``olcUpdateRef``, ``admin_password`` a rootdn password shared by nodes;
+    ``modules``, ``global_config`` (cn=config lines) and ``extra_config`` (LDIF entries
+    appended to cn=config) build delta-syncrepl and multi-provider nodes.
     """
 
     def __init__(
@@ -373,6 +375,9 @@ class Slapd:
         tls: TlsFiles | None = None,
         db_config: Sequence[str] = (),
         admin_password: str | None = None,
+        modules: Sequence[str] = (),
+        global_config: Sequence[str] = (),
+        extra_config: Sequence[str] = (),
     ) -> None:
         self._slapd = self._tool("slapd", slapd_path)
         self._slapadd = self._tool("slapadd", slapadd_path)
@@ -405,6 +410,12 @@ class Slapd:
         # lines (LDIF "attr: value"), e.g. olcSyncrepl and olcUpdateRef of a consumer.
         self._tls = tls
         self._db_config = tuple(db_config)
+        # Delta-syncrepl and multi-provider: more modules (accesslog), cn=config lines
+        # (olcServerID) and whole LDIF entries after the database's (another database,
+        # overlays).
+        self._modules = tuple(modules)
+        self._global_config = tuple(global_config)
+        self._extra_config = tuple(extra_config)
         self._tls_port = free_port() if tls is not None else None
         self._auto_port = port is None
         self._port = free_port() if port is None else port
@@ -745,6 +756,7 @@ class Slapd:
                 ldif_line("olcArgsFile", str(workdir / "slapd.args")),
                 ldif_line("olcLogLevel", self._log_level),
                 *self._tls_lines(),
+                *self._global_config,
             ],
             [
                 "dn: cn=module{0},cn=config",
@@ -753,6 +765,7 @@ class Slapd:
                 ldif_line("olcModulePath", str(MODULE_PATH)),
                 "olcModuleLoad: back_mdb",
                 *(["olcModuleLoad: syncprov"] if self._syncprov else []),
+                *(ldif_line("olcModuleLoad", name) for name in self._modules),
             ],
             ["dn: cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: schema"],
             *([f"include: {uri}"] for uri in includes),
@@ -803,6 +816,7 @@ class Slapd:
                     "olcSpSessionlog: 1000",
                 ]
             )
+        blocks += [block.strip().splitlines() for block in self._extra_config]
         return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
     def _tls_lines(self) -> list[str]:

@@ -9,7 +9,7 @@ import ldap3
 
 from ara_ldap.testing.pki import CLIENT_SUBJECT_DN, TestPki
 from ara_ldap.testing.slapd import Slapd
-from ara_ldap.testing.topology import Topology
+from ara_ldap.testing.topology import Topology, wait_until
 
 OU = "ou=asterisk,dc=example,dc=org"
 
@@ -104,3 +104,35 @@ def test_sasl_external_over_tls_is_the_client_certificate_subject(
         auto_bind=True,
     )
     assert conn.extend.standard.who_am_i() == f"dn:{CLIENT_SUBJECT_DN}"
+
+
+def test_a_delta_syncrepl_consumer_receives_a_provider_add(topology_factory: Any) -> None:
+    topology: Topology = topology_factory(1, delta=True)
+    _add_ou(topology.provider)
+    topology.wait_for_replication()
+    assert OU in topology.entry_dns(topology.consumers[0])
+
+
+def test_each_multi_provider_node_replicates_its_writes_to_the_other(
+    ara_topology_m2: Topology,
+) -> None:
+    one, two = ara_topology_m2.nodes
+    _add_ou(one)
+    two.ldapadd_text("dn: ou=pjsip,dc=example,dc=org\nobjectClass: organizationalUnit\nou: pjsip\n")
+    wait_until(lambda: ara_topology_m2.entry_dns(one) == ara_topology_m2.entry_dns(two))
+    assert {OU, "ou=pjsip,dc=example,dc=org"} <= ara_topology_m2.entry_dns(one)
+
+
+def test_a_multi_provider_peer_down_during_a_delete_catches_up(
+    ara_topology_m2: Topology,
+) -> None:
+    # slapd.md §17: compare entry sets, not contextCSN, after a peer missed a delete.
+    one, two = ara_topology_m2.nodes
+    _add_ou(one)
+    ara_topology_m2.wait_for_replication()
+    two.kill()
+    one.ldapmodify_text(f"dn: {OU}\nchangetype: delete\n")
+    one.ldapadd_text("dn: ou=pjsip,dc=example,dc=org\nobjectClass: organizationalUnit\nou: pjsip\n")
+    two.start()
+    wait_until(lambda: ara_topology_m2.entry_dns(one) == ara_topology_m2.entry_dns(two))
+    assert OU not in ara_topology_m2.entry_dns(two)

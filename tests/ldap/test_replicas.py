@@ -110,3 +110,9 @@ def test_server_order_is_not_kept_by_the_plain_replica(topology: Topology) -> No
     rounds = _codec_rounds(topology, "server")
     assert all(sorted(read) == sorted(written) for written, read in rounds)
     assert any(read != written for written, read in rounds)
+
+
+def test_server_order_survives_a_delta_syncrepl_replica(topology_factory: Any) -> None:
+    delta: Topology = topology_factory(1, delta=True, ldifs=find_fixture_ldifs())
+    rounds = _codec_rounds(delta, "server")
+    assert [read for _, read in rounds] == [written for written, _ in rounds]
