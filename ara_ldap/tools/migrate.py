@@ -30,11 +30,11 @@ from ldap3.core.exceptions import (
 
 from ara_ldap.backends.base import Backend
 from ara_ldap.backends.ldap import fastpath
-from ara_ldap.backends.ldap.backend import LdapBackend, _unescape_dn, split_dn
+from ara_ldap.backends.ldap.backend import BAD_VALUE_CODES, LdapBackend, _unescape_dn, split_dn
 from ara_ldap.backends.ldap.mapping import EntryValues, FamilyMap
 from ara_ldap.config import LdapBackendSettings
 from ara_ldap.criteria import Criterion, Operator
-from ara_ldap.errors import AraError, BackendError, ConfigError, describe_value
+from ara_ldap.errors import AraError, BackendError, BadRequest, ConfigError, describe_value
 from ara_ldap.record import Record
 
 if TYPE_CHECKING:
@@ -527,7 +527,9 @@ def _add_error(fmap: FamilyMap, result: dict[str, Any]) -> AraError | None:
         return BackendError(f"family {fmap.name!r}: the parent {fmap.base_dn!r} does not exist")
     message = (result.get("message") or "").strip()[:200]
     detail = f": {message}" if message else ""
-    return BackendError(
+    # A value the attribute cannot hold is the record's fault, as on LdapBackend.store.
+    kind = BadRequest if code in BAD_VALUE_CODES else BackendError
+    return kind(
         f"family {fmap.name!r}: store refused: {result.get('description')} "
         f"(LDAP result {code}){detail}"
     )
