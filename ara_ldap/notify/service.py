@@ -51,6 +51,7 @@ class ServerLink:
         self.outbox: dict[Action, None] = {}
         self.wake = asyncio.Event()
         self._backoff = _FIRST_BACKOFF
+        self._last_error: str | None = None
 
     def enqueue(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -96,16 +97,25 @@ class ServerLink:
             await self.client.connect()
         except AmiLoginError as exc:
             self.metrics["login_failures"] += 1
-            log.error("%s: %s (check manager.conf and the secret file)", label, exc)
+            self._report(log.error, f"{exc} (check manager.conf and the secret file)")
             return False
         except (OSError, TimeoutError, AmiClosed) as exc:
             self.metrics["connect_failures"] += 1
-            log.warning("%s: cannot connect: %s", label, exc or type(exc).__name__)
+            self._report(log.warning, f"cannot connect: {exc or type(exc).__name__}")
             return False
+        self._last_error = None
         self.metrics["connects"] += 1
         self._backoff = _FIRST_BACKOFF
         log.info("%s: AMI session up (Asterisk Call Manager/%s)", label, self.client.version)
         return True
+
+    def _report(self, emit: Callable[..., None], message: str) -> None:
+        """Log a connect failure once; its repeats (every backoff) only at debug."""
+        if message != self._last_error:
+            emit("%s: %s", self.server.label(), message)
+        else:
+            log.debug("%s: %s (again)", self.server.label(), message)
+        self._last_error = message
 
     async def _sleep_backoff(self) -> None:
         await asyncio.sleep(self._backoff)

@@ -47,7 +47,7 @@ class ScriptedAmi:
         self.actions: list[dict[str, str]] = []
         self.logins: list[tuple[str, bool]] = []
         self.connections = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # wait_for's check may call received()
         self._changed = threading.Condition(self._lock)
         self._clients: list[socket.socket] = []
         self._listener: socket.socket | None = None
