@@ -13,7 +13,7 @@ from ara_ldap.backends.base import Requirement
 from ara_ldap.backends.sql import init_schema
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
-from ara_ldap.errors import BackendError, Conflict, UnknownField
+from ara_ldap.errors import BadRequest, Conflict, UnknownField
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.databases import mariadb_url, postgres_url, sqlite_url, temporary_schema
 
@@ -79,7 +79,7 @@ def test_a_value_outside_the_enum_matches_nothing_without_error(enum_rt: Realtim
 
 
 def test_storing_a_value_outside_the_enum_is_refused_with_the_labels(enum_rt: Realtime) -> None:
-    with pytest.raises(BackendError, match="friend, user, peer"):
+    with pytest.raises(BadRequest, match="friend, user, peer"):
         enum_rt.store("sippeers", {"name": "c", "type": "bogus"})
 
 
