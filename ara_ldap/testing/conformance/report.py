@@ -191,9 +191,11 @@ def build_report(
     target: str,
     urls: Mapping[str, str],
     capabilities: Mapping[str, bool],
+    all_exchanges: bool = False,
 ) -> Report:
     """Join :func:`~.suite.run_suite`'s results with the recorder's details (by case name,
-    unique across the suite)."""
+    unique across the suite).  Exchanges are kept for failed cases (``all_exchanges``: for
+    every case)."""
     cases: list[CaseReport] = []
     for r in results:
         detail = details.get(r.case)
@@ -205,7 +207,9 @@ def build_report(
                 r.reason.splitlines()[0] if r.reason else "",
                 r.duration,
                 detail.explanation if detail and r.outcome in ("failed", "error") else "",
-                tuple(detail.exchanges) if detail and r.outcome in ("failed", "error") else (),
+                tuple(detail.exchanges)
+                if detail and (all_exchanges or r.outcome in ("failed", "error"))
+                else (),
             )
         )
     cases.sort(key=lambda c: c.case_id)

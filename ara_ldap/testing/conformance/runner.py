@@ -345,9 +345,11 @@ def run_target(
     *,
     writes: bool = True,
     keyword: str | None = None,
+    all_exchanges: bool = False,
 ) -> Any:
     """Run the suite on ``target`` and return a :class:`~.report.Report`; the wire
-    exchanges are recorded when the target's client is a :class:`RecordingClient`."""
+    exchanges are recorded when the target's client is a :class:`RecordingClient` (kept
+    for failed cases; ``all_exchanges``: for every case)."""
     from ara_ldap.testing.conformance.report import build_report
     from ara_ldap.testing.conformance.suite import run_suite
 
@@ -360,6 +362,7 @@ def run_target(
         target=target.name,
         urls=target.extra.get("urls", {}),
         capabilities=dataclasses.asdict(target.capabilities),
+        all_exchanges=all_exchanges,
     )
 
 
