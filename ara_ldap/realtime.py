@@ -6,6 +6,11 @@ the operation) moves on to the next priority.  A definite "not found" is an answ
 does not fail over unless the route asks for Asterisk's behaviour
 (``failover_on_not_found: true``).  Reference: realtime-api.md §11.3.
 
+Each call has one deadline (:mod:`ara_ldap.deadline`): the longest ``call_timeout`` of
+the route's backends.  Every backend but the last gets an equal share of what is left,
+so a hung first backend still leaves the next one time to answer, and the whole call
+(retries and failover included) ends within that deadline.
+
 It also owns what must be identical on every backend: result order, which row ``single``
 returns, argument checks and static-config assembly.
 """
@@ -17,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TypeVar
 
+from ara_ldap import deadline
 from ara_ldap.backends.base import Backend, Requirement
 from ara_ldap.config import Route, StaticSettings
 from ara_ldap.criteria import CriteriaLike, Criterion, Operator, as_criteria, as_number
@@ -71,6 +77,12 @@ def order_records(records: Sequence[Record], first_field: str | None) -> list[Re
 
 def _lead(item: tuple[tuple[object, ...], Record]) -> tuple[object, ...]:
     return item[0]
+
+
+def call_budget(chain: Sequence[Backend]) -> float | None:
+    """One call's deadline on ``chain``: its longest ``call_timeout`` (None: unbounded)."""
+    timeouts = [t for t in (getattr(b, "call_timeout", None) for b in chain) if t is not None]
+    return float(max(timeouts)) if timeouts else None
 
 
 def _as_changes(changes: Record | Mapping[str, str] | Sequence[tuple[str, str]]) -> Record:
@@ -135,12 +147,32 @@ class Realtime:
         is_empty: Callable[[T], bool] | None = None,
     ) -> T:
         route, chain = self._lookup(family)
+        with deadline.budget(call_budget(chain)):
+            return self._failover(family, operation, route, chain, fn, is_empty)
+
+    def _failover(
+        self,
+        family: str,
+        operation: str,
+        route: Route,
+        chain: list[Backend],
+        fn: Callable[[Backend], T],
+        is_empty: Callable[[T], bool] | None,
+    ) -> T:
         failures: list[BackendError] = []
         result: T | None = None
         have_result = False
-        for backend in chain:
+        for position, backend in enumerate(chain):
+            if deadline.expired():
+                failures.append(
+                    BackendUnavailable(f"no time left in the call's budget for {backend.name}")
+                )
+                break
+            left = deadline.remaining()
+            share = None if left is None else left / (len(chain) - position)
             try:
-                result = fn(backend)
+                with deadline.budget(share):
+                    result = fn(backend)
             except WriteIncomplete as exc:
                 # Applied in part, or maybe applied: replaying it elsewhere would apply it
                 # twice or leave the stores disagreeing behind the caller's back.

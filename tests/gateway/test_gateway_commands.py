@@ -75,9 +75,20 @@ def test_extconfig_shows_static_files_and_the_global_variant_commented(
 
 def test_extconfig_recommends_timeouts_in_seconds(offline_config: Path) -> None:
     out = cli(offline_config, "extconfig", "--url", "http://gw:8389").stdout
-    assert "[globals]" in out and "httptimeout=2" in out and "conntimeout=1" in out
+    # The backend's default timeout is 5 s: the gateway's call deadline; curl waits 1 s more.
+    assert "[globals]" in out and "httptimeout=6" in out and "conntimeout=1" in out
     assert "Seconds, not milliseconds" in out
     assert "hashcompat" in out and "header" in out
+
+
+def test_extconfig_httptimeout_follows_the_longest_backend_timeout(tmp_path: Path) -> None:
+    backend = {"type": "ldap", "urls": ["ldap://127.0.0.1:9"], "base_dn": "dc=example,dc=org"}
+    config = write(
+        tmp_path / "ara-ldap.yaml",
+        {"backends": {"a": {**backend, "timeout": 2}, "b": {**backend, "timeout": 3}}},
+    )
+    out = cli(config, "extconfig", "--url", "http://gw:8389").stdout.splitlines()
+    assert "httptimeout=4" in out
 
 
 def test_extconfig_mentions_auth_without_printing_the_password(tmp_path: Path) -> None:

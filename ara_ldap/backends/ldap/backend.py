@@ -116,6 +116,8 @@ class LdapBackend:
             for family, spec in settings.families.items()
         }
         self.pool = ConnectionPool(settings, settings.bind_password())
+        #: Seconds one call may take, retries included (the router's deadline reads it).
+        self.call_timeout: float = float(settings.timeout)
         #: Uncached searches of the hot shapes without ldap3's request machinery.
         self.fast_path = FastPath() if settings.fast_path else None
         #: The change-driven cache (docs/cache.md); None while off.  It starts in the

@@ -9,6 +9,12 @@ thread at a time; before reuse it is checked for a peer close without sending an
 fails on the wire is retried once on a fresh connection, a write is not (its outcome is
 unknown, and the caller is told so).  A server that refused a connection is skipped for
 ``retry_interval`` seconds, so calls fail fast while the directory is down.
+
+Time: a call (waiting for a slot, connecting to each URL, the retry) spends one budget of
+``timeout`` seconds (:mod:`ara_ldap.deadline`, shortened by the router's): each step's
+socket timeout is what is left of it, so a hung server costs ``timeout``, not 2x or more.
+Sockets carry TCP keepalive, so a peer that vanished without a FIN is noticed on idle
+pooled connections too.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from ldap3.core.exceptions import (
     LDAPStartTLSError,
 )
 
+from ara_ldap import deadline
 from ara_ldap.backends.ldap.schema import SchemaInfo, from_ldap3
 from ara_ldap.backends.ldap.tls import describe_tls_failure, make_tls
 from ara_ldap.config import LdapBackendSettings
@@ -50,6 +57,36 @@ WIRE_ERRORS: tuple[type[BaseException], ...] = (
 
 class WriteOutcomeUnknown(WriteIncomplete):
     """The connection broke after a write was sent; it may or may not have been applied."""
+
+
+#: TCP keepalive on pooled sockets: first probe after 30 s idle, then every 10 s, 3 lost
+#: probes = dead (about a minute, instead of the kernel's two hours).
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+
+
+def set_keepalive(sock: socket.socket) -> None:
+    """Turn TCP keepalive on (TCP sockets only; ldapi:// has no peer to probe)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+        ):
+            option = getattr(socket, name, None)
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def _arm(conn: ldap3.Connection, timeout: float) -> None:
+    """Give the next I/O step at most what is left of the call's budget (ldap3 takes only
+    whole seconds and sets them once, at open; the socket takes any float, any time)."""
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(deadline.clamp(timeout))
 
 
 def _is_alive(conn: ldap3.Connection) -> bool:
@@ -129,9 +166,12 @@ class ConnectionPool:
         if not candidates:
             raise BackendUnavailable(self._unavailable_message())
         for url in candidates:
+            if deadline.expired():
+                break
             # A fresh Server each time: ldap3 remembers failed addresses on the object and
             # would refuse to retry them ("invalid server address") after a restart.
             server = self._server(url)
+            server.connect_timeout = deadline.clamp(self._settings.connect_timeout)
             conn = ldap3.Connection(
                 server,
                 client_strategy=ldap3.SYNC,
@@ -148,6 +188,9 @@ class ConnectionPool:
             )
             try:
                 conn.open(read_server_info=False)
+                if conn.socket is not None:
+                    set_keepalive(conn.socket)
+                _arm(conn, self._settings.timeout)
                 start_tls_if_needed(conn, self._settings, url)
                 bound = conn.bind(read_server_info=False)
             except (LDAPStartTLSError, *WIRE_ERRORS) as exc:
@@ -172,6 +215,11 @@ class ConnectionPool:
             if self._schema is None:
                 self._read_schema([url])
             return conn
+        if deadline.expired():
+            raise BackendUnavailable(
+                f"directory unreachable within the call's {self._settings.timeout} s "
+                f"budget ({self._unavailable_message()})"
+            )
         raise BackendUnavailable(self._unavailable_message())
 
     def _mark_down(self, url: str, reason: str) -> None:
@@ -189,7 +237,7 @@ class ConnectionPool:
     @contextmanager
     def connection(self) -> Iterator[ldap3.Connection]:
         """A live connection for the caller's exclusive use; broken ones are not returned."""
-        if not self._slots.acquire(timeout=self._settings.timeout):
+        if not self._slots.acquire(timeout=deadline.clamp(self._settings.timeout)):
             raise BackendError(
                 f"all {self._settings.pool_size} directory connections stayed busy for "
                 f"{self._settings.timeout} s; raise pool_size"
@@ -220,11 +268,23 @@ class ConnectionPool:
             _quiet_unbind(conn)
 
     def run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
-        """Run ``operation`` on a pooled connection, reconnecting as described above."""
+        """Run ``operation`` on a pooled connection, reconnecting as described above,
+        all within one budget of ``timeout`` seconds (or the caller's, if shorter)."""
+        with deadline.budget(self._settings.timeout):
+            return self._run(operation, write=write)
+
+    def _run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
         attempts = 1 if write else 2
+        reason = ""
         for attempt in range(1, attempts + 1):
+            if attempt > 1 and deadline.expired():
+                raise BackendUnavailable(
+                    f"directory read failed: {reason}; no time left to retry within the "
+                    f"call's budget ({self._settings.timeout} s at most)"
+                )
             try:
                 with self.connection() as conn:
+                    _arm(conn, self._settings.timeout)
                     return operation(conn)
             except WIRE_ERRORS as exc:
                 reason = _describe_wire(exc)

@@ -311,6 +311,7 @@ class SyncConsumer:
         cookie: bytes | None = None,
         on_change: Callable[[], None] | None = None,
         on_record: RecordListener | None = None,
+        report_refresh: bool = False,
     ) -> None:
         self.settings = settings
         self.fmap = fmap
@@ -318,6 +319,10 @@ class SyncConsumer:
         self.cookie = cookie
         self.on_change = on_change
         self.on_record = on_record
+        #: Report the refresh's changes too: a refresh resumed from a cookie over the
+        #: replica the earlier stream left names only what changed meanwhile, and the
+        #: replica still holds each entry's "before".
+        self.report_refresh = report_refresh
         self.lock = threading.Lock()
         self.refreshed = threading.Event()
         self.broken = False
@@ -353,6 +358,7 @@ class SyncConsumer:
             )
             # Every message of this dedicated connection comes to us, in receive order.
             conn.strategy.accumulate_stream = self._on_message
+            _lean_entries(conn.strategy)
             try:
                 conn.open(read_server_info=False)
                 start_tls_if_needed(conn, self.settings, url)
@@ -442,7 +448,7 @@ class SyncConsumer:
         state = decode_sync_state(control.get("value") or b"")
         raw: dict[str, Sequence[bytes]] = message.get("raw_attributes") or {}
         refreshing = not self.refreshed.is_set()
-        watch = self.on_record is not None and not refreshing
+        watch = self.on_record is not None and (not refreshing or self.report_refresh)
         change: RecordChange | None = None
         with self.lock:
             before = self.replica.entry_of(state.uuid) if watch else None
@@ -488,7 +494,7 @@ class SyncConsumer:
 
     def _info(self, info: SyncInfo) -> None:
         gone: list[RecordChange] = []
-        watch = self.on_record is not None and self.refreshed.is_set()
+        watch = self.on_record is not None and (self.refreshed.is_set() or self.report_refresh)
         with self.lock:
             if info.kind == "syncIdSet":
                 if info.refresh_deletes:
@@ -507,6 +513,11 @@ class SyncConsumer:
                         self.stats.refresh_presents += len(info.uuids)
             elif info.kind == "refreshPresent":
                 # Entries not named during a present phase are gone (RFC 4533 §3.3.1).
+                if watch:
+                    for uuid in self.replica.uuids() - self._phase.seen:
+                        before = self.replica.entry_of(uuid)
+                        if before is not None:
+                            gone.append(("delete", before[1], None))
                 dropped = self.replica.retain(self._phase.seen)
                 for uuid in [u for u in self.csn if u not in self._phase.seen]:
                     del self.csn[uuid]
@@ -547,6 +558,41 @@ def _change(before: tuple[str, Record] | None, after: tuple[str, Record]) -> Rec
     if not renamed and before[1] == after[1]:
         return None
     return ("rename" if renamed else "modify", before[1], after[1])
+
+
+def _lean_entries(strategy: Any) -> None:
+    """Decode the stream's entries to what the consumer reads (dn, raw attributes,
+    controls) instead of ldap3's full decode, which also builds a formatted, case-insensitive
+    copy of every attribute (about 280 ``get_config_parameter`` calls per entry: most of
+    the receiver's CPU in a refresh).  Anything unexpected goes to ldap3's own decoder:
+    this runs on ldap3's receiver thread, where an exception would kill the stream."""
+    base = strategy.decode_response_fast
+    decode_control = strategy.decode_control_fast
+
+    def decode(ldap_message: dict[str, Any]) -> dict[str, Any]:
+        if ldap_message.get("protocolOp") != 4:  # not a searchResEntry
+            return dict(base(ldap_message))
+        try:
+            payload = ldap_message["payload"]
+            raw_dn = payload[0][3]
+            raw = {
+                bytes(a[3][0][3]).decode("utf-8", "replace"): [bytes(v[3]) for v in a[3][1][3]]
+                for a in payload[1][3]
+            }
+            result: dict[str, Any] = {
+                "type": "searchResEntry",
+                "raw_dn": raw_dn,
+                "dn": bytes(raw_dn).decode("utf-8", "replace"),
+                "raw_attributes": raw,
+            }
+            controls = ldap_message.get("controls")
+            if controls:
+                result["controls"] = dict(decode_control(c[3]) for c in controls)
+            return result
+        except Exception:  # an unexpected shape: ldap3's decoder
+            return dict(base(ldap_message))
+
+    strategy.decode_response_fast = decode
 
 
 def _first(raw: Mapping[str, Sequence[bytes]], name: str) -> str | None:
