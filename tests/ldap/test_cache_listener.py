@@ -5,12 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from ara_ldap.backends.ldap.backend import LdapBackend
 from ara_ldap.backends.ldap.cache import DirectoryCache
+from ara_ldap.backends.ldap.mapping import FamilyMap
+from ara_ldap.backends.ldap.replica import FamilyReplica
+from ara_ldap.backends.ldap.syncrepl import SyncConsumer
 from ara_ldap.bootstrap import open_realtime
+from ara_ldap.config import LdapBackendSettings
 from ara_ldap.realtime import Realtime
 from ara_ldap.record import Record
 from ara_ldap.testing.ldap import ldap_settings
@@ -118,3 +123,60 @@ def test_failing_listener_leaves_the_stream_live(
     assert _until(lambda: _cache(rt).live("sippeers"))
     rec = rt.single("sippeers", {"name": "alice"})
     assert rec is not None and rec.get("callerid") == "Alice 2"
+
+
+def _stream(slapd: Slapd, replica: Any, cookie: bytes | None, seen: Seen) -> SyncConsumer:
+    settings = ldap_settings(slapd).backends["directory"]
+    assert isinstance(settings, LdapBackendSettings)
+    consumer = SyncConsumer(
+        settings,
+        settings.bind_password(),
+        replica.fmap,
+        replica,
+        cookie=cookie,
+        on_record=lambda kind, before, after: seen.append(("sippeers", kind, before, after)),
+        report_refresh=cookie is not None,
+    )
+    consumer.start()
+    assert consumer.refreshed.wait(5), "refresh never completed"
+    return consumer
+
+
+def test_refresh_resumed_from_a_cookie_reports_what_changed_meanwhile(
+    fresh_slapd: Slapd,
+) -> None:
+    settings = ldap_settings(fresh_slapd).backends["directory"]
+    assert isinstance(settings, LdapBackendSettings)
+    replica = FamilyReplica(FamilyMap("sippeers", settings.families["sippeers"]))
+    seen: Seen = []
+    first = _stream(fresh_slapd, replica, None, seen)
+    assert seen == []  # a full refresh reports nothing
+    first.close()
+    cookie = first.cookie
+    fresh_slapd.ldapmodify_text(  # while no stream runs
+        f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\n"
+        "AstAccountCallerID: Changed While Down\n"
+    )
+    second = _stream(fresh_slapd, replica, cookie, seen)
+    try:
+        changes = [(kind, b.get("name") if b else None) for _, kind, b, _ in seen]
+        assert changes == [("modify", "alice")]
+        assert seen[0][3] is not None and seen[0][3].get("callerid") == "Changed While Down"
+    finally:
+        second.close()
+
+
+def test_refresh_resumed_from_a_cookie_reports_deletes_meanwhile(fresh_slapd: Slapd) -> None:
+    settings = ldap_settings(fresh_slapd).backends["directory"]
+    assert isinstance(settings, LdapBackendSettings)
+    replica = FamilyReplica(FamilyMap("sippeers", settings.families["sippeers"]))
+    seen: Seen = []
+    first = _stream(fresh_slapd, replica, None, seen)
+    first.close()
+    fresh_slapd.ldapmodify_text(f"dn: {ALICE}\nchangetype: delete\n")
+    second = _stream(fresh_slapd, replica, first.cookie, seen)
+    try:
+        changes = [(kind, b.get("name") if b else None) for _, kind, b, _ in seen]
+        assert changes == [("delete", "alice")]
+    finally:
+        second.close()

@@ -98,6 +98,8 @@ class _Family:
         self.saveable = False
         self.changes = 0  # messages since the last save
         self.saved_at = time.monotonic()
+        #: Went live in this process: a later refresh from the cookie reports its changes.
+        self.was_live = False
         self.stats: dict[str, float] = {
             "loaded": 0,
             "full_refreshes": 0,
@@ -397,6 +399,7 @@ class DirectoryCache:
                 fam.pending = [t for t in fam.pending if t.since > fam.refresh_started]
                 fam.state = LIVE
             fam.saveable = True
+            fam.was_live = True
             fam.backoff = 0.1
             entries, size = len(fam.replica), fam.replica.memory_bytes()
             st = consumer.stats
@@ -494,6 +497,7 @@ class DirectoryCache:
             cookie=fam.cookie,
             on_change=fam.notify,
             on_record=self._emitter(fam.fmap.name),
+            report_refresh=fam.cookie is not None and fam.was_live,
         )
         if fam.cookie is None:
             fam.csn = {}
