@@ -18,7 +18,7 @@ import click
 
 from ara_ldap.cli_support import handle_errors
 from ara_ldap.config import Settings
-from ara_ldap.errors import ConfigError
+from ara_ldap.errors import AraError, ConfigError
 from ara_ldap.notify.rules import Rules
 from ara_ldap.notify.service import Notifier, NotifierThread
 
@@ -95,8 +95,11 @@ def notify_command(ctx: click.Context, dry_run: bool) -> None:
             signal.signal(sig, lambda *_: done.set())
         while not done.wait(1.0) and runner.alive():
             pass
+        died = not done.is_set()
         runner.stop()
         click.echo(f"ara-ldap notify: {dict(sorted(notifier.metrics.items()))}", err=True)
+        if died:  # the event loop ended on its own: a service manager should restart us
+            raise AraError("the notifier stopped unexpectedly (see the log)")
     finally:
         realtime.close()
 

@@ -55,9 +55,7 @@ class Rules:
     ) -> None:
         """``sorcery``: family → its ``sorcery`` setting (``res_pjsip/endpoint``)."""
         self.modules = notify.reload_modules()
-        self.static_families = {static.family.lower()} | {
-            f.lower() for f in static.files.values()
-        }
+        self.static_families = {static.family.lower()} | {f.lower() for f in static.files.values()}
         self.peer_families = {f.lower() for f in notify.rtcachefriends}
         self.caches: dict[str, str] = {}
         for family, spec in sorcery.items():

@@ -64,32 +64,46 @@ class ServerLink:
         self.wake.set()
 
     async def run(self) -> None:
-        """Keep the session up; drain the outbox whenever it has something."""
+        """Keep the session up; drain the outbox whenever it has something.  Never ends
+        on an error (a bug here must not silently stop all notifications)."""
         while True:
-            if not self.client.connected and not await self._connect():
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # logged with its traceback, then retried with backoff
+                self.metrics["errors"] += 1
+                log.exception("%s: notifier error", self.server.label())
+                with contextlib.suppress(Exception):
+                    await self.client.close()
                 await self._sleep_backoff()
-                continue
-            while self.outbox and self.client.connected:
-                action = next(iter(self.outbox))
-                try:
-                    await self.client.send(action.name, action.fields)
-                except AmiError as exc:  # refused: sending it again would not help
-                    self.metrics["actions_refused"] += 1
-                    log.warning("%s: %s refused: %s", self.server.label(), action.name, exc)
-                except (AmiClosed, OSError) as exc:
-                    log.warning("%s: session lost: %s", self.server.label(), exc)
-                    break  # kept in the outbox: sent after the reconnect
-                except ValueError as exc:  # a value with a line break (encode_action)
-                    self.metrics["actions_refused"] += 1
-                    log.warning("%s: %s", self.server.label(), exc)
-                else:
-                    self.metrics["actions_sent"] += 1
-                self.outbox.pop(action, None)
-            if not self.client.connected:
-                continue
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), 1.0)  # also notices a dropped session
+
+    async def _round(self) -> None:
+        """One pass: connect if needed, send what the outbox holds, wait for more."""
+        if not self.client.connected and not await self._connect():
+            await self._sleep_backoff()
+            return
+        while self.outbox and self.client.connected:
+            action = next(iter(self.outbox))
+            try:
+                await self.client.send(action.name, action.fields)
+            except AmiError as exc:  # refused: sending it again would not help
+                self.metrics["actions_refused"] += 1
+                log.warning("%s: %s refused: %s", self.server.label(), action.name, exc)
+            except (AmiClosed, OSError) as exc:
+                log.warning("%s: session lost: %s", self.server.label(), exc)
+                break  # kept in the outbox: sent after the reconnect
+            except ValueError as exc:  # a value with a line break (encode_action)
+                self.metrics["actions_refused"] += 1
+                log.warning("%s: %s", self.server.label(), exc)
+            else:
+                self.metrics["actions_sent"] += 1
+            self.outbox.pop(action, None)
+        if not self.client.connected:
+            return
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), 1.0)  # also notices a dropped session
 
     async def _connect(self) -> bool:
         label = self.server.label()
@@ -162,7 +176,12 @@ class Notifier:
     # Loop side ---------------------------------------------------------------------------
     def _change(self, family: str, kind: str, before: Record | None, after: Record | None) -> None:
         self.metrics["changes"] += 1
-        actions = self.rules.actions(family, kind, before, after)
+        try:
+            actions = self.rules.actions(family, kind, before, after)
+        except Exception:  # one odd record must not stop the others
+            self.metrics["errors"] += 1
+            log.exception("notify: change of %s not mapped", family)
+            return
         if not actions:
             self.metrics["changes_ignored"] += 1
             return

@@ -94,9 +94,7 @@ def test_rename_reports_old_and_new_name(
     assert (before.get("name"), after.get("name")) == ("alice", "alicia")
 
 
-def test_delete_reports_the_gone_record(
-    watched: tuple[Realtime, Seen], fresh_slapd: Slapd
-) -> None:
+def test_delete_reports_the_gone_record(watched: tuple[Realtime, Seen], fresh_slapd: Slapd) -> None:
     _, seen = watched
     fresh_slapd.ldapmodify_text(f"dn: {ALICE}\nchangetype: delete\n")
     assert _until(lambda: len(seen) == 1)

@@ -35,9 +35,7 @@ def _read_until(proc: subprocess.Popen[bytes], want: str, timeout: float) -> str
     return seen.decode()
 
 
-def test_dry_run_prints_the_reload_and_stops_on_sigterm(
-    fresh_slapd: Slapd, tmp_path: Path
-) -> None:
+def test_dry_run_prints_the_reload_and_stops_on_sigterm(fresh_slapd: Slapd, tmp_path: Path) -> None:
     config = tmp_path / "ara-ldap.yaml"
     backend = ldap_backend_config(
         fresh_slapd, cache={"probe_interval": 0.05, "families": ["ast_config"]}

@@ -40,9 +40,7 @@ class Stack:
     def __init__(self, slapd: Slapd, ami: ScriptedAmi, tmp_path: Path) -> None:
         secret = tmp_path / "ami.pw"
         secret.write_text(ami.secret + "\n")
-        backend = ldap_backend_config(
-            slapd, cache={"probe_interval": 0.05, "families": FAMILIES}
-        )
+        backend = ldap_backend_config(slapd, cache={"probe_interval": 0.05, "families": FAMILIES})
         notify: dict[str, Any] = {
             "servers": [
                 {

@@ -153,9 +153,7 @@ def test_refused_login_sends_nothing_and_is_counted(ami: ScriptedAmi, tmp_path: 
         runner.stop()
 
 
-def test_dry_run_prints_the_actions_and_connects_nowhere(
-    ami: ScriptedAmi, tmp_path: Path
-) -> None:
+def test_dry_run_prints_the_actions_and_connects_nowhere(ami: ScriptedAmi, tmp_path: Path) -> None:
     printed: list[str] = []
     runner = _start(_settings(ami, tmp_path), dry_run=True, out=printed.append)
     try:
@@ -172,3 +170,28 @@ def test_dry_run_prints_the_actions_and_connects_nowhere(
         "Action: Reload\nModule: pbx_config.so\n",
     ]
     assert ami.connections == 0
+
+
+class _BrokenRules(Rules):
+    """Rules that fail on one family: a bug in mapping one record."""
+
+    def actions(self, family: str, kind: str, before: Record | None, after: Record | None) -> Any:
+        if family == "broken":
+            raise RuntimeError("mapping bug")
+        return super().actions(family, kind, before, after)
+
+
+def test_a_failing_mapping_is_counted_and_later_changes_still_go_out(
+    ami: ScriptedAmi, tmp_path: Path
+) -> None:
+    settings = _settings(ami, tmp_path)
+    rules = _BrokenRules(settings, StaticSettings(), SORCERY)
+    runner = NotifierThread(Notifier(settings, rules)).start()
+    try:
+        runner.notifier.submit("broken", "modify", _row(1), _row(1))
+        runner.notifier.submit("ast_config", "modify", _row(1), _row(1))
+        assert ami.wait_for(lambda p: len(p.received()) == 1)
+        assert ami.received() == [{"Action": "Reload", "Module": "chan_sip.so"}]
+        assert runner.notifier.metrics["errors"] == 1
+    finally:
+        runner.stop()
