@@ -195,3 +195,23 @@ def test_a_failing_mapping_is_counted_and_later_changes_still_go_out(
         assert runner.notifier.metrics["errors"] == 1
     finally:
         runner.stop()
+
+
+def test_a_server_that_is_down_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    with ScriptedAmi() as up, ScriptedAmi() as down:
+        down.stop_listening()
+        one = _settings(up, tmp_path).servers[0]
+        other = one.model_copy(update={"port": down.port})
+        settings = _settings(up, tmp_path).model_copy(update={"servers": [one, other]})
+        runner = _start(settings)
+        try:
+            runner.notifier.submit("ast_config", "add", None, _row(1))
+            assert up.wait_for(lambda p: len(p.received()) == 1)
+            assert down.received() == []
+            down.listen_again()
+            assert down.wait_for(lambda p: len(p.received()) == 1, timeout=5)
+            assert (
+                down.received() == up.received() == [{"Action": "Reload", "Module": "chan_sip.so"}]
+            )
+        finally:
+            runner.stop()
