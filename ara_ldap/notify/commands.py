@@ -38,6 +38,29 @@ def rules_for(settings: Settings) -> Rules:
     return Rules(settings.notify, settings.static, sorcery)
 
 
+def watch_settings(settings: Settings, families: set[str]) -> Settings:
+    """``settings`` for the notifier's own process: each LDAP cache streams only the
+    mapped families it would have cached anyway (less memory and directory load than
+    the gateway's cache), and saves no state (``state_dir`` belongs to the gateway,
+    whose files it would otherwise rewrite)."""
+    from ara_ldap.config import LdapBackendSettings
+
+    backends: dict[str, Any] = {}
+    for name, backend in settings.backends.items():
+        if isinstance(backend, LdapBackendSettings):
+            cached = backend.cache.families
+            allowed = None if cached is None else {f.lower() for f in cached}
+            keep = [
+                f
+                for f in backend.families
+                if f.lower() in families and (allowed is None or f.lower() in allowed)
+            ]
+            cache = backend.cache.model_copy(update={"families": keep, "state_dir": None})
+            backend = backend.model_copy(update={"cache": cache})
+        backends[name] = backend
+    return settings.model_copy(update={"backends": backends})
+
+
 def build_notifier(
     settings: Settings, *, dry_run: bool = False, out: Callable[[str], None] = print
 ) -> Notifier:
@@ -85,7 +108,7 @@ def notify_command(ctx: click.Context, dry_run: bool) -> None:
     root = ctx.find_root()
     settings = load_config(root.obj.get("config") if isinstance(root.obj, dict) else None)
     notifier = build_notifier(settings, dry_run=dry_run, out=lambda s: click.echo(s))
-    realtime = open_realtime(settings)
+    realtime = open_realtime(watch_settings(settings, notifier.rules.families()))
     try:
         runner = NotifierThread(notifier).start()
         families = attach(realtime, notifier)
