@@ -11,7 +11,8 @@ Routes (``PREFIX`` is optional, e.g. ``/rt``)::
 
     POST PREFIX/<family>/single|multi|update|store|destroy|require
     GET  PREFIX/<any name>/static?file=NAME     (Realtime.static: the routing picks the family)
-    GET  /healthz                               (pings every backend: 200 ok / 503)
+    GET  /healthz                               (health.py: 200 while every route has a live
+                                                 backend, else 503)
     GET  /metrics                               (Prometheus text)
 
 Failure semantics (docs/gateway.md): Asterisk ignores status codes unless ``failurecodes``
@@ -37,6 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ara_ldap import deadline
 from ara_ldap.criteria import Criterion
 from ara_ldap.errors import (
     SECRET_MASK,
@@ -47,8 +49,9 @@ from ara_ldap.errors import (
     UnknownFamily,
 )
 from ara_ldap.gateway import protocol
+from ara_ldap.gateway.health import HealthCheck
 from ara_ldap.gateway.metrics import Metrics
-from ara_ldap.realtime import Realtime
+from ara_ldap.realtime import Realtime, call_budget
 from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.gateway")
@@ -157,8 +160,17 @@ class _Disconnected(Exception):
     """The client went away while we read its body."""
 
 
+class ClientGone(Exception):
+    """A queued call was not run: its client had gone when a worker thread was free."""
+
+
 class WorkerPool:
     """Threads for the blocking backend calls, so the event loop never waits on LDAP.
+
+    The queue is bounded (``max_queue`` calls waiting for a thread): past it :meth:`call`
+    refuses at once, so overload is shed in microseconds instead of piling up requests
+    that Asterisk will have abandoned by the time a thread is free.  A call may carry a
+    ``gone`` check, asked when a thread takes it: a call whose client has gone is not run.
 
     A ``SimpleQueue`` in and ``call_soon_threadsafe`` out: measured here, about 25 µs less
     CPU per request than ``loop.run_in_executor`` (which chains a concurrent Future to an
@@ -167,8 +179,12 @@ class WorkerPool:
     future (for coroutines).
     """
 
-    def __init__(self, size: int, name: str = "ara-gateway") -> None:
+    def __init__(self, size: int, name: str = "ara-gateway", max_queue: int | None = None) -> None:
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        #: Calls waiting for a thread at most (default: 4 per thread).
+        self.max_queue = max_queue if max_queue is not None else 4 * size
+        self._waiting = 0
+        self._count_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
             for i in range(size)
@@ -186,15 +202,26 @@ class WorkerPool:
         callback: Callable[[Any, BaseException | None], None],
         fn: Callable[..., Any],
         *args: Any,
-    ) -> None:
-        """Run ``fn(*args)`` on a worker; ``callback(result, error)`` then runs on ``loop``."""
-        self._queue.put((loop, callback, fn, args))
+        gone: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Run ``fn(*args)`` on a worker; ``callback(result, error)`` then runs on ``loop``.
+        False (nothing queued, no callback) when ``max_queue`` calls already wait.  If
+        ``gone()`` is true when a thread takes the call, ``fn`` is not run and the callback
+        gets :class:`ClientGone`."""
+        with self._count_lock:
+            if self._waiting >= self.max_queue:
+                return False
+            self._waiting += 1
+        self._queue.put((loop, callback, fn, args, gone))
+        return True
 
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run ``fn(*args)`` on a worker; await the returned future on the calling loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((loop, functools.partial(_settle, future), fn, args))
+        with self._count_lock:
+            self._waiting += 1  # coroutine callers (ASGI) are not shed: counted only
+        self._queue.put((loop, functools.partial(_settle, future), fn, args, None))
         return future
 
     def _work(self) -> None:
@@ -202,8 +229,12 @@ class WorkerPool:
             item = self._queue.get()
             if item is None:
                 return
-            loop, callback, fn, args = item
+            loop, callback, fn, args, gone = item
+            with self._count_lock:
+                self._waiting -= 1
             try:
+                if gone is not None and gone():
+                    raise ClientGone()
                 outcome: tuple[Any, BaseException | None] = (fn(*args), None)
             except BaseException as exc:  # delivered to the waiting request
                 outcome = (None, exc)
@@ -216,6 +247,11 @@ class WorkerPool:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout)
+
+
+def _health_answer(verdict: tuple[int, bytes]) -> Answer:
+    status, body = verdict
+    return Answer(status, body, "ok" if status == 200 else "down", recorded=False)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -244,6 +280,7 @@ class GatewayApp:
         failure_status: int | None = None,
         workers: int = 4,
         metrics: Metrics | None = None,
+        max_queue: int | None = None,
     ) -> None:
         self.realtime = realtime
         self.prefix = prefix.rstrip("/")
@@ -252,7 +289,11 @@ class GatewayApp:
         self.metrics = metrics or Metrics()
         #: ``/metrics``' text (a worker process replaces it with all workers' view).
         self.render_metrics: Callable[[], bytes] = self.metrics.render
-        self.workers = WorkerPool(workers)
+        self.workers = WorkerPool(workers, max_queue=max_queue)
+        self.health = HealthCheck(realtime)
+        #: The longest call deadline of any route: a request's budget, from its arrival.
+        budgets = [call_budget(realtime.route(f)) for f in realtime.families()]
+        self._call_budget = max((b for b in budgets if b is not None), default=None)
         self._credentials = f"{credentials[0]}:{credentials[1]}".encode() if credentials else None
         self._families = {f.lower(): f for f in realtime.families()}
         self.lines = LineMemo()
@@ -261,6 +302,7 @@ class GatewayApp:
 
     def close(self) -> None:
         """Wait for running backend calls, then stop the worker threads."""
+        self.health.close()
         self.workers.close()
 
     # The transport-neutral entry point ----------------------------------------------------
@@ -316,14 +358,20 @@ class GatewayApp:
         path: str,
         fn: Callable[..., Answer],
         *args: Any,
-    ) -> None:
-        """Run ``fn(*args)`` on a worker thread; its answer goes to ``done`` on this loop."""
+    ) -> Answer | None:
+        """Run ``fn(*args)`` on a worker thread; its answer goes to ``done`` on this loop.
+        Returns the failure answer at once when the worker queue is full (shed)."""
         metrics = self.metrics
-        metrics.in_flight += 1
+        operation = path.rsplit("/", 1)[-1]
+        # The server may tell whether the client is still there (the lean server does).
+        gone: Callable[[], bool] | None = getattr(done, "client_gone", None)
 
         def finished(answer: Answer | None, error: BaseException | None) -> None:
             metrics.in_flight -= 1
-            if answer is None:  # a bug: _dispatch maps every failure itself
+            if isinstance(error, ClientGone):
+                metrics.abandoned += 1
+                answer = self._failure_answer(operation, "client_gone")
+            elif answer is None:  # a bug: _dispatch maps every failure itself
                 log.error("unexpected error answering %s %r", method, path, exc_info=error)
                 failure = protocol.FAILURE_BODY.get(path.rsplit("/", 1)[-1], b"")
                 answer = Answer(500, failure, "error", close=True)
@@ -331,7 +379,40 @@ class GatewayApp:
             if answer.recorded:
                 self._record(answer, started, method, path)
 
-        self.workers.call(asyncio.get_running_loop(), finished, fn, *args)
+        run = self._within_budget
+        if not self.workers.call(
+            asyncio.get_running_loop(), finished, run, started, fn, *args, gone=gone
+        ):
+            metrics.shed += 1
+            log.warning(
+                "%s %r shed: %d requests already wait for the %d workers",
+                method,
+                path,
+                self.workers.max_queue,
+                self.workers.size,
+            )
+            return self._failure_answer(operation, "shed")
+        metrics.in_flight += 1
+        return None
+
+    def _within_budget(self, started: float, fn: Callable[..., Answer], *args: Any) -> Answer:
+        """Run ``fn`` on the worker within the call deadline counted from the request's
+        arrival: time spent queued is spent from it, so a request that waited behind a
+        hung directory fails at once instead of taking a whole deadline more."""
+        budget = self._call_budget
+        if budget is None:
+            return fn(*args)
+        with deadline.budget(budget - (time.perf_counter() - started)):
+            return fn(*args)
+
+    def _failure_answer(self, operation: str, outcome: str) -> Answer:
+        """A request not run (shed, client gone): a backend failure as Asterisk reads it."""
+        if operation == "healthz":
+            return Answer(503, b"busy\n", outcome, recorded=False)
+        failure = protocol.FAILURE_BODY.get(operation, b"")
+        status = self.failure_status if operation in _READS else 200
+        known = operation if operation in protocol.OPERATIONS else "-"
+        return Answer(status, failure, outcome, operation=known)
 
     # Routing ----------------------------------------------------------------------------
     def _route(
@@ -344,9 +425,9 @@ class GatewayApp:
         started: float,
         done: Done,
     ) -> Answer | None:
-        if path == "/healthz":
-            self._later(done, started, method, path, self._healthz)
-            return None
+        if path == "/healthz":  # on its own thread, never behind the request workers
+            verdict = self.health.answer(lambda late: done(_health_answer(late)))
+            return None if verdict is None else _health_answer(verdict)
         if self._credentials is not None and not self._authorized(headers):
             return Answer(401, b"", "unauthorized", headers=_CHALLENGE, close=body is None)
         if path == "/metrics":
@@ -377,8 +458,9 @@ class GatewayApp:
             )
 
         if operation == "static":
-            self._later(done, started, method, path, self._dispatch, family, operation, query, b"")
-            return None
+            return self._later(
+                done, started, method, path, self._dispatch, family, operation, query, b""
+            )
         canonical = self._families.get(family.lower())
         if canonical is None:
             log.warning(
@@ -398,12 +480,12 @@ class GatewayApp:
             ready = self._guarded(self._read_nowait, family, operation, query, body)
             if isinstance(ready, Answer):
                 return ready
-            self._later(
+            return self._later(
                 done, started, method, path, self._dispatch, family, operation, query, ready
             )
-        else:
-            self._later(done, started, method, path, self._dispatch, family, operation, query, body)
-        return None
+        return self._later(
+            done, started, method, path, self._dispatch, family, operation, query, body
+        )
 
     def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
         """HTTP Basic, compared in constant time."""
@@ -481,20 +563,6 @@ class GatewayApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-    # Health -------------------------------------------------------------------------------
-    def _healthz(self) -> Answer:
-        """Run in a worker thread: ping every backend (200 ok / 503 naming the down ones)."""
-        down = []
-        for name, backend in self.realtime.backends.items():
-            try:
-                backend.ping()
-            except Exception as exc:  # any failure means "not healthy"
-                log.warning("health check: backend %s unavailable: %s", name, exc)
-                down.append(name)
-        if down:
-            return Answer(503, f"unavailable: {', '.join(down)}\n".encode(), "down", recorded=False)
-        return Answer(200, b"ok\n", "ok", recorded=False)
 
     # The operations ----------------------------------------------------------------------
     def _dispatch(self, family: str, operation: str, query: bytes, body: Any) -> Answer:

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -95,16 +96,30 @@ def _rejection(status: int) -> Answer:
     return Answer(status, b"", "bad_request", close=True, recorded=False)
 
 
+#: A queued request whose client half-closed and that waited this long for a worker is
+#: taken as abandoned (curl closes its socket when ``httptimeout`` expires; TCP cannot
+#: tell that from a deliberate half-close, which gets its answer if served sooner).
+ABANDONED_AFTER = 0.25
+
+
 class _Slot:
     """One request's place in its connection's response order."""
 
-    __slots__ = ("answer", "conn", "keep_alive", "unread")
+    __slots__ = ("answer", "conn", "keep_alive", "queued", "unread")
 
     def __init__(self, conn: HttpProtocol, keep_alive: bool, unread: bool) -> None:
         self.conn = conn
         self.keep_alive = keep_alive
         self.unread = unread  # the body was not read: close after answering
         self.answer: Answer | None = None
+        self.queued = time.monotonic()
+
+    def client_gone(self) -> bool:
+        """Asked by a worker thread before it runs the request: is nobody waiting for it?"""
+        conn = self.conn
+        if conn.closing:  # the transport was lost (reset, closed, reaped)
+            return True
+        return conn.eof and time.monotonic() - self.queued >= ABANDONED_AFTER
 
     def __call__(self, answer: Answer) -> None:
         """The app's ``done``: the answer is ready (on the event loop)."""

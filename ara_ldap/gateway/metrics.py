@@ -55,6 +55,10 @@ class Metrics:
         self.backend_errors: dict[tuple[str, str], int] = {}
         self.latency: dict[str, _Histogram] = {}
         self.in_flight = 0
+        #: Requests refused at once because the worker queue was full (overload).
+        self.shed = 0
+        #: Queued requests not run because their client had gone meanwhile.
+        self.abandoned = 0
         self.started = time.time()
         #: (index, pid) of the worker process these counters belong to, when there are
         #: several (``ara_gateway_worker_info``).
@@ -84,6 +88,8 @@ class Metrics:
             "backend_errors": [[*key, n] for key, n in self.backend_errors.items()],
             "latency": {op: [h.buckets, h.count, h.total] for op, h in self.latency.items()},
             "in_flight": self.in_flight,
+            "shed": self.shed,
+            "abandoned": self.abandoned,
             "started": self.started,
             "worker": list(self.worker) if self.worker else None,
         }
@@ -105,6 +111,8 @@ class Metrics:
                 histogram.buckets[i] += int(n)
             histogram.count += int(count)
             histogram.total += float(total)
+        self.shed += int(data.get("shed", 0))
+        self.abandoned += int(data.get("abandoned", 0))
         if counters_only:
             return
         self.in_flight += int(data["in_flight"])
@@ -161,6 +169,12 @@ class Metrics:
                 f'operation="{_label(operation)}"}} {n}'
             )
         out += [
+            "# HELP ara_gateway_shed_total Requests refused at once: the worker queue was full.",
+            "# TYPE ara_gateway_shed_total counter",
+            f"ara_gateway_shed_total {self.shed}",
+            "# HELP ara_gateway_abandoned_total Queued requests not run: the client had gone.",
+            "# TYPE ara_gateway_abandoned_total counter",
+            f"ara_gateway_abandoned_total {self.abandoned}",
             "# HELP ara_gateway_in_flight Requests being processed now.",
             "# TYPE ara_gateway_in_flight gauge",
             f"ara_gateway_in_flight {self.in_flight}",

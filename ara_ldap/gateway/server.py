@@ -44,6 +44,7 @@ def create_app(settings: Settings, realtime: Realtime, *, prefix: str | None = N
         max_body_bytes=gw.max_body_bytes,
         failure_status=gw.failure_status,
         workers=worker_count(settings),
+        max_queue=gw.max_queue,
     )
 
 

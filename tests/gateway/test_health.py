@@ -1,0 +1,95 @@
+"""/healthz: off the request workers, time-bounded, cached, and judged per route."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ara_ldap.bootstrap import open_realtime
+from ara_ldap.config import load_settings
+from ara_ldap.gateway.server import GatewayServer, create_app
+from ara_ldap.testing.curl_client import raw_request, read_raw_response
+from ara_ldap.testing.ldap import ldap_backend_config
+from ara_ldap.testing.slapd import free_port
+
+if TYPE_CHECKING:
+    from ara_ldap.gateway.app import GatewayApp
+    from ara_ldap.testing.slapd import Slapd
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+class Served:
+    def __init__(self, gateway: dict[str, Any], backends: dict[str, Any]) -> None:
+        settings = load_settings({"backends": backends, "gateway": {"port": 0, **gateway}})
+        self.realtime = open_realtime(settings)
+        self.app: GatewayApp = create_app(settings, self.realtime)
+        self.server = GatewayServer.from_settings(self.app, settings, host="127.0.0.1", port=0)
+        self.server.start()
+        self.port = self.server.port
+
+    def get(self, request: bytes = HEALTHZ) -> tuple[int, bytes, float]:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            sock.sendall(request)
+            response = read_raw_response(sock)
+        head, _, body = response.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), body, time.monotonic() - started
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.realtime.close()
+
+
+@pytest.fixture
+def failing_over(fresh_slapd: Slapd) -> Iterator[Served]:
+    """Every family routed [dead, live]: the first backend's port refuses connections."""
+    dead = ldap_backend_config(fresh_slapd, urls=[f"ldap://127.0.0.1:{free_port()}"])
+    served = Served({}, {"dead": dead, "live": ldap_backend_config(fresh_slapd)})
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def frozen(fresh_slapd: Slapd) -> Iterator[tuple[Served, Slapd]]:
+    """One worker on a directory the test freezes with SIGSTOP (resumed afterwards)."""
+    served = Served({"workers": 1}, {"directory": ldap_backend_config(fresh_slapd, timeout=3)})
+    yield served, fresh_slapd
+    assert fresh_slapd.pid is not None
+    os.kill(fresh_slapd.pid, signal.SIGCONT)
+    served.stop()
+
+
+def test_one_backend_down_is_healthy_while_its_routes_fail_over(failing_over: Served) -> None:
+    status, body, _ = failing_over.get()
+    assert status == 200
+    assert body == b"ok; down but every route has another: dead\n"
+
+
+def test_polls_within_a_second_share_one_probe(failing_over: Served) -> None:
+    for _ in range(5):
+        assert failing_over.get()[0] == 200
+    assert failing_over.app.health.probes == 1
+
+
+def test_a_frozen_directory_is_503_within_the_bound_even_with_every_worker_busy(
+    frozen: tuple[Served, Slapd],
+) -> None:
+    served, slapd = frozen
+    assert served.get()[0] == 200
+    assert slapd.pid is not None
+    os.kill(slapd.pid, signal.SIGSTOP)
+    single = raw_request(f"127.0.0.1:{served.port}", b"/sippeers/single", b"name=alice")
+    # The only worker is now stuck on the hung directory for its 3 s deadline.
+    threading.Thread(target=served.get, args=(single,), daemon=True).start()
+    time.sleep(1.1)  # the cached verdict is stale
+    status, body, took = served.get()
+    assert status == 503 and body.startswith(b"unavailable:")
+    assert took < served.app.health.answer_timeout + 0.5
