@@ -234,7 +234,7 @@ def _register_optional_commands() -> None:
         "ara_ldap.tools.site_cli",
         "ara_ldap.tools.migrate_cli",
         "ara_ldap.tools.conformance_cli",
-        "ara_ldap.backends.sql.commands",
+        "ara_ldap.tools.sql_cli",
         "ara_ldap.gateway.commands",
         "ara_ldap.notify.commands",
     ):
