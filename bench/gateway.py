@@ -14,6 +14,10 @@ Measured, in this order:
 * raw ldap3 searches (1 thread): what the LDAP client library itself costs;
 * ``POST /sippeers/single`` through ``ara-ldap serve`` (a separate process) with keep-alive
   connections at 1, 8 and 32 concurrent clients, sending the exact bytes Asterisk sends.
+  Three servers in turn: ldap3's road with no cache (the gateway as it was before the
+  fast path), the fast path with no cache (today's uncached default), and the change-driven
+  cache (warmed up until requests no longer reach slapd); the ratios of both to the first
+  are printed.
 
 The load comes from this process (an asyncio client), so the gateway's own CPU can be read
 from /proc: CPU per request is the gateway's user+system time (the supervisor and its
@@ -42,7 +46,7 @@ import time
 import timeit
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ldap3
 import yaml
@@ -193,6 +197,10 @@ class NullRealtime:
 
     def families(self) -> list[str]:
         return ["sippeers"]
+
+    def route(self, family: str) -> list[object]:
+        """No backends, so no per-call deadline (the app sizes its budgets from this)."""
+        return []
 
     def __init__(self, cached: bool = False) -> None:
         self.cached = cached
@@ -464,35 +472,62 @@ def main() -> int:
         measured("raw ldap3 search", 1, lambda: threaded(raw_search, names, 1, args.seconds), None)
         conn.unbind()
 
-        # Through the gateway, in its own process.
-        port = free_port()
-        config = workdir / "ara-ldap.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    # The same pool as the in-process run; gateway workers default to it.
-                    "backends": {"directory": ldap_backend_config(slapd, pool_size=8)},
-                    "gateway": {"port": port},
-                }
-            )
-        )
-        cmd = [sys.executable, "-m", "ara_ldap.cli", "--config", str(config), "serve"]
-        if not args.access_log:
-            cmd.append("--no-access-log")
-        server = start_server(cmd, port)
-        try:
-            gateway: dict[int, Result] = {}
-            for clients in (1, 8, 32):
-                gateway[clients] = measured(
-                    "gateway single (keep-alive)",
-                    clients,
-                    lambda c=clients: http_load(port, names, c, args.seconds),  # type: ignore[misc]
-                    server.pid,
+        # Through the gateway, in its own process: ldap3's road (as before the fast path),
+        # the fast path (the default), and the change-driven cache (docs/cache.md).
+        variants: list[tuple[str, dict[str, Any]]] = [
+            ("gateway ldap3, no cache", {"fast_path": False}),
+            ("gateway fast path, no cache", {}),
+            ("gateway cache hit", {"cache": {"enabled": True, "probe_interval": 0.25}}),
+        ]
+        by_variant: dict[str, dict[int, Result]] = {}
+        rss = peak = 0.0
+        for label, overrides in variants:
+            port = free_port()
+            config = workdir / "ara-ldap.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        # The same pool as the in-process run; gateway workers default to it.
+                        "backends": {
+                            "directory": ldap_backend_config(slapd, pool_size=8, **overrides)
+                        },
+                        "gateway": {"port": port},
+                    }
                 )
-            rss, peak = tree_rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(20)
+            )
+            cmd = [sys.executable, "-m", "ara_ldap.cli", "--config", str(config), "serve"]
+            if not args.access_log:
+                cmd.append("--no-access-log")
+            server = start_server(cmd, port)
+            try:
+                if "cache" in overrides:
+                    # Every worker refreshes its replica in the background; until it is
+                    # live, reads go to the directory.  Warm up past that, unmeasured.
+                    # Live when the requests stop reaching slapd (its CPU per request
+                    # falls to ~0): every worker then answers from memory.
+                    warm_until = time.monotonic() + 120
+                    while time.monotonic() < warm_until:
+                        s0 = proc_cpu(slapd_pid)
+                        lat, _ = http_load(port, names, 8, 1.0)
+                        if lat and (proc_cpu(slapd_pid) - s0) / len(lat) < 5e-6:
+                            break
+                    else:
+                        print("warning: the cache did not go live within 120 s", flush=True)
+                rows: dict[int, Result] = {}
+                for clients in (1, 8, 32):
+                    rows[clients] = measured(
+                        label,
+                        clients,
+                        lambda c=clients, p=port: http_load(p, names, c, args.seconds),  # type: ignore[misc]
+                        server.pid,
+                    )
+                by_variant[label] = rows
+                if not overrides:
+                    rss, peak = tree_rss_mb(server.pid)
+            finally:
+                server.terminate()
+                server.wait(20)
+        gateway = by_variant["gateway fast path, no cache"]
 
         # The same server around a backend that answers at once: our own cost.
         null_port = free_port()
@@ -534,6 +569,14 @@ def main() -> int:
             print(
                 f"gateway's own CPU per request @{clients:<2} (null backend): "
                 f"{r.cpu_per_request * 1e6:4.0f} µs"
+            )
+        base_rows = by_variant["gateway ldap3, no cache"]
+        cached_rows = by_variant["gateway cache hit"]
+        for clients in (1, 8, 32):
+            print(
+                f"@{clients:<2} req/s vs ldap3 road without cache: fast path "
+                f"{ratio(gateway[clients], base_rows[clients]):.2f}x, cache hit "
+                f"{ratio(cached_rows[clients], base_rows[clients]):.2f}x"
             )
         print(
             f"gateway RSS: {rss:.0f} MB now, {peak:.0f} MB peak "
