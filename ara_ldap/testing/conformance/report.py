@@ -102,7 +102,7 @@ class Report:
         for c in self.failures:
             lines += ["", f"FAIL {c.case_id} ({c.operation})", f"  reason: {c.reason}"]
             if c.explanation:
-                lines.append("  expected vs received (the case's assertion):")
+                lines.append("  expected (the case's assertion and its values) vs received:")
                 lines += [f"    {ln}" for ln in c.explanation.splitlines()]
             shown = c.exchanges[-SHOWN_EXCHANGES:]
             if len(c.exchanges) > len(shown):
@@ -199,12 +199,15 @@ def build_report(
     cases: list[CaseReport] = []
     for r in results:
         detail = details.get(r.case)
+        reason = r.reason.splitlines()[0] if r.reason else ""
+        if detail and detail.where and reason in ("", "AssertionError", "assert False"):
+            reason = "assertion failed " + detail.where.splitlines()[0]
         cases.append(
             CaseReport(
                 detail.case_id if detail else r.case,
                 r.operation,
                 r.outcome,
-                r.reason.splitlines()[0] if r.reason else "",
+                reason,
                 r.duration,
                 detail.explanation if detail and r.outcome in ("failed", "error") else "",
                 tuple(detail.exchanges)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -296,6 +297,8 @@ class CaseDetail:
     operation: str
     exchanges: list[Exchange] = field(default_factory=list)
     explanation: str = ""
+    #: The failing line of the case and its local values (what it expected).
+    where: str = ""
 
 
 class WireRecorder:
@@ -321,6 +324,19 @@ class WireRecorder:
         if self.client is not None:
             self.client.exchanges.clear()
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, None, None]:
+        yield
+        detail = self._by_nodeid.get(item.nodeid)
+        excinfo = call.excinfo
+        if detail is None or excinfo is None or call.when != "call":
+            return
+        if excinfo.errisinstance(pytest.skip.Exception):
+            return
+        detail.where = _where(excinfo)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         detail = self._by_nodeid.get(report.nodeid)
         if detail is None:
@@ -328,7 +344,30 @@ class WireRecorder:
         if report.when == "call" and self.client is not None:
             detail.exchanges = list(self.client.exchanges)
         if report.failed:
-            detail.explanation = _explanation(report)
+            message = _explanation(report)
+            if message.strip() == "AssertionError":
+                message = ""  # the statement and values below say more
+            detail.explanation = "\n".join(part for part in (message, detail.where) if part)
+
+
+#: Locals not worth printing: the front door, the data set, the fixtures.
+_QUIET_LOCALS = frozenset({"self", "realtime", "fresh", "dataset", "capabilities", "request"})
+
+
+def _where(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """The case's failing statement and its locals (the expected values it compared)."""
+    entries = [e for e in excinfo.traceback if "/conformance/cases_" in str(e.path)]
+    if not entries:
+        return ""
+    entry = entries[-1]
+    statement = str(entry.statement).strip().splitlines()
+    lines = [f"at {Path(str(entry.path)).name}:{entry.lineno + 1}: {' '.join(statement)[:300]}"]
+    for name, value in entry.frame.f_locals.items():
+        if name in _QUIET_LOCALS or name.startswith("@"):
+            continue
+        text = repr(value)
+        lines.append(f"  {name} = {text[:400]}{'...' if len(text) > 400 else ''}")
+    return "\n".join(lines)
 
 
 def _explanation(report: pytest.TestReport) -> str:
