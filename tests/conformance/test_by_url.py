@@ -247,6 +247,21 @@ def test_the_command_takes_capabilities_from_a_yaml_file_and_writes_junit(
     assert suite.get("failures") == "0"
 
 
+def test_the_command_writes_a_json_report_with_the_failures_exchanges(
+    served: str, tmp_path: Path
+) -> None:
+    import json
+
+    out = tmp_path / "report.json"
+    result = cli(served, "-k", CONFLICT_CASES, "--json", str(out))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    failed = [c for c in report["cases"] if c["outcome"] == "failed"]
+    assert failed and all(c["exchanges"] for c in failed)
+    assert failed[0]["exchanges"][-1]["request"].startswith("POST /sippeers/store HTTP/1.1")
+    assert report["counts"]["store"]["failed"] == len(failed)
+
+
 def test_the_command_refuses_an_unknown_capability_flag(served: str) -> None:
     result = cli(served, "--capability", "telepathy=yes")
     assert result.returncode == 1

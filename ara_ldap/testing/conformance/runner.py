@@ -228,8 +228,11 @@ class WireLoader:
         return touched
 
     def remove(self) -> None:
-        """Destroy every row the run left that was not there before it."""
+        """Destroy every row the run left that was not there before it (a family whose rows
+        were never listed is left alone: the run did not get to it)."""
         for family in self.families:
+            if family not in self.foreign:
+                continue
             for key in sorted(
                 {_key(family, r) for r in self.rows(family)} - self.foreign.get(family, set())
             ):
