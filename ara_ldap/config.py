@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from ara_ldap.errors import ConfigError
+from ara_ldap.secrets import read_secret, read_secret_file
 
 CONFIG_ENV = "ARA_LDAP_CONFIG"
 DEFAULT_CONFIG_PATHS = (
@@ -220,23 +221,8 @@ class _PasswordSource(_Model):
         return self
 
     def resolve_password(self) -> str | None:
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {self.password_env} is not set", "password_env"
-                )
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read {self.password_file}: {exc.strerror}", "password_file"
-                ) from None
-        return None
+        inline = None if self.password is None else self.password.get_secret_value()
+        return read_secret(inline=inline, file=self.password_file, env=self.password_env)
 
 
 class LdapCacheSettings(_Model):
@@ -537,21 +523,9 @@ class GatewayAuth(_Model):
 
     def password(self) -> str:
         """The password (read at start-up; never logged)."""
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {self.password_env} is not set",
-                    "gateway.auth.password_env",
-                )
-            return value
-        assert self.password_file is not None
-        try:
-            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read {self.password_file}: {exc.strerror}", "gateway.auth.password_file"
-            ) from None
+        value = read_secret(file=self.password_file, env=self.password_env, where="gateway.auth.")
+        assert value is not None  # the validator requires exactly one source
+        return value
 
 
 class GatewayTls(_Model):
@@ -632,12 +606,7 @@ class AmiServer(_Model):
         return v
 
     def secret(self) -> str:
-        try:
-            return self.secret_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read {self.secret_file}: {exc.strerror}", "notify.servers.secret_file"
-            ) from None
+        return read_secret_file(self.secret_file, "notify.servers.secret_file")
 
     def label(self) -> str:
         return f"{self.username}@{self.host}:{self.port}"

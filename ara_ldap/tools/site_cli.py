@@ -183,6 +183,7 @@ def doctor(
 ) -> None:
     """Check the directory as ara-ldap's identity sees it; print what to fix (exit 1 if any)."""
     from ara_ldap.config import LdapBackendSettings, load_config
+    from ara_ldap.secrets import read_secret_file
     from ara_ldap.tools.doctor import CnConfigAccess, diagnose
 
     settings = load_config(ctx.ensure_object(dict).get("config"))
@@ -199,7 +200,7 @@ def doctor(
     if cn_config_url:
         password = None
         if cn_config_password_file is not None:
-            password = cn_config_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            password = read_secret_file(cn_config_password_file, "--cn-config-password-file")
         access = CnConfigAccess(cn_config_url, cn_config_bind_dn, password)
     problems = 0
     for name, backend in backends.items():
