@@ -262,6 +262,29 @@ def test_the_command_writes_a_json_report_with_the_failures_exchanges(
     assert report["counts"]["store"]["failed"] == len(failed)
 
 
+def test_the_docs_pytest_module_runs_the_suite_by_url(served: str, tmp_path: Path) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "conformance.md"
+    text = docs.read_text(encoding="utf-8")
+    section = text[text.index("### In your CI with pytest") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    module = tmp_path / "test_conformance.py"
+    module.write_text(code[: code.index("```")], encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ARA_LDAP_CONFIG"}
+    env["ARA_CURL_URL"] = served
+    args = ["-q", "-p", "no:cacheprovider", "-k", "single_returns", "--rootdir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(module), *args, "-c", str(tmp_path / "pytest.ini")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
 def test_the_command_refuses_an_unknown_capability_flag(served: str) -> None:
     result = cli(served, "--capability", "telepathy=yes")
     assert result.returncode == 1
