@@ -52,6 +52,11 @@ Running it for a driver (a new backend, or your own deployment's settings)
 3. Run ``pytest tests/conformance``.  Write cases reload the data set first (isolation);
    read cases share one load per module.
 
+Someone else's driver (docs/conformance.md): ``ara-ldap conformance URL`` runs the suite
+against any res_config_curl server (:mod:`.runner`: the data set stored and destroyed over
+the wire; :mod:`.report`: per operation verdicts, each failure's wire exchanges, JUnit), and
+:func:`.backend_target.backend_target` makes a target of any Python ``Backend``.
+
 Outside pytest, :func:`run_suite` runs the same cases against a :class:`Target` and returns
 :class:`CaseResult` objects (backend, operation, case, outcome, reason);
 :func:`format_table` prints them per operation and backend.
