@@ -224,20 +224,35 @@ def demo(
     run_demo(port=port, ldif_dir=ldif_dir, config_path=write_config, gateway_port=gateway_port)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live with their subsystem (they import heavy deps lazily)."""
+#: Subpackages never searched for commands: test code must not load with the CLI, and a
+#: backend carries no CLI (its commands live in ``ara_ldap.tools``).
+NOT_SEARCHED = frozenset({"testing", "backends"})
+
+
+def command_modules(package: str = "ara_ldap") -> list[str]:
+    """The modules named ``commands`` or ``*_cli`` in *package*'s subpackages, found on disk
+    (nothing is imported to look), so a new command group needs no edit here."""
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec(package)
+    found: list[str] = []
+    for sub in pkgutil.iter_modules(spec.submodule_search_locations if spec else None):
+        if not sub.ispkg or sub.name in NOT_SEARCHED:
+            continue
+        where = Path(getattr(sub.module_finder, "path", "")) / sub.name
+        for mod in pkgutil.iter_modules([str(where)]):
+            if not mod.ispkg and (mod.name == "commands" or mod.name.endswith("_cli")):
+                found.append(f"{package}.{sub.name}.{mod.name}")
+    return sorted(found)
+
+
+def register_commands(group: click.Group, modules: list[str]) -> None:
+    """Add each module's ``COMMANDS`` to *group*; a module whose own package is missing is
+    skipped (a trimmed install), a missing dependency of it is an error to see."""
     import importlib
 
-    for module in (
-        "ara_ldap.tools.commands",
-        "ara_ldap.tools.backends_cli",
-        "ara_ldap.tools.site_cli",
-        "ara_ldap.tools.migrate_cli",
-        "ara_ldap.tools.conformance_cli",
-        "ara_ldap.tools.sql_cli",
-        "ara_ldap.gateway.commands",
-        "ara_ldap.notify.commands",
-    ):
+    for module in modules:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -245,10 +260,12 @@ def _register_optional_commands() -> None:
                 raise
             continue
         for command in getattr(mod, "COMMANDS", ()):
-            main.add_command(command)
+            if command.name in group.commands:
+                raise RuntimeError(f"{module}: command {command.name!r} is already registered")
+            group.add_command(command)
 
 
-_register_optional_commands()
+register_commands(main, command_modules())
 
 if __name__ == "__main__":  # pragma: no cover
     main()
