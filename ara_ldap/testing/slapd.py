@@ -581,6 +581,31 @@ class Slapd:
         """SIGKILL slapd and wait: a simulated crash (data stays for a restart)."""
         self._runtime.reap(signal.SIGKILL)
 
+    def freeze(self, timeout: float = 5.0) -> None:
+        """SIGSTOP slapd and wait until every thread is stopped (kill() returns before
+        they are: a request sent at once may still be answered): a hung directory."""
+        pid = self.pid
+        if pid is None:
+            raise SlapdError(f"{self!r} is not running")
+        os.kill(pid, signal.SIGSTOP)
+        tasks = Path(f"/proc/{pid}/task")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            states = []
+            for stat in tasks.glob("*/stat"):
+                with contextlib.suppress(OSError):
+                    states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            if states and all(state in ("T", "t") for state in states):
+                return
+            time.sleep(0.005)
+        raise SlapdError(f"slapd {pid} did not stop within {timeout} s")
+
+    def thaw(self) -> None:
+        """Resume slapd after :meth:`freeze` (a no-op if it is not running)."""
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+
     def restart(self) -> None:
         """Stop and start again: same port, same data."""
         self.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import threading
 import time
@@ -62,8 +60,7 @@ def frozen(fresh_slapd: Slapd) -> Iterator[tuple[Served, Slapd]]:
     """One worker on a directory the test freezes with SIGSTOP (resumed afterwards)."""
     served = Served({"workers": 1}, {"directory": ldap_backend_config(fresh_slapd, timeout=3)})
     yield served, fresh_slapd
-    assert fresh_slapd.pid is not None
-    os.kill(fresh_slapd.pid, signal.SIGCONT)
+    fresh_slapd.thaw()
     served.stop()
 
 
@@ -84,8 +81,7 @@ def test_a_frozen_directory_is_503_within_the_bound_even_with_every_worker_busy(
 ) -> None:
     served, slapd = frozen
     assert served.get()[0] == 200
-    assert slapd.pid is not None
-    os.kill(slapd.pid, signal.SIGSTOP)
+    slapd.freeze()
     single = raw_request(f"127.0.0.1:{served.port}", b"/sippeers/single", b"name=alice")
     # The only worker is now stuck on the hung directory for its 3 s deadline.
     threading.Thread(target=served.get, args=(single,), daemon=True).start()

@@ -3,8 +3,6 @@ encoding and a metric, and a queued request whose client has gone is never run."
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import threading
 import time
@@ -89,12 +87,10 @@ def hung(fresh_slapd: Slapd) -> Iterator[tuple[Gateway, CountingBackend, Slapd]]
             sock.sendall(single(gateway.port))
             assert b"name=alice" in read_raw_response(sock)
         counting.searches = 0
-        assert fresh_slapd.pid is not None
-        os.kill(fresh_slapd.pid, signal.SIGSTOP)
+        fresh_slapd.freeze()
         yield gateway, counting, fresh_slapd
     finally:
-        assert fresh_slapd.pid is not None
-        os.kill(fresh_slapd.pid, signal.SIGCONT)
+        fresh_slapd.thaw()
         gateway.stop()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -36,8 +34,7 @@ def black_hole() -> Iterator[str]:
 def frozen(fresh_slapd: Slapd) -> Iterator[Slapd]:
     """``fresh_slapd``, to be stopped with SIGSTOP by the test; resumed afterwards."""
     yield fresh_slapd
-    assert fresh_slapd.pid is not None
-    os.kill(fresh_slapd.pid, signal.SIGCONT)
+    fresh_slapd.thaw()
 
 
 def elapsed_failing(call: object) -> float:
@@ -51,8 +48,7 @@ def test_a_read_on_a_frozen_directory_fails_within_one_timeout(frozen: Slapd) ->
     realtime = open_realtime(ldap_settings(frozen, timeout=TIMEOUT, connect_timeout=1))
     try:
         assert realtime.single("sippeers", {"name": "alice"}) is not None  # pooled, warm
-        assert frozen.pid is not None
-        os.kill(frozen.pid, signal.SIGSTOP)
+        frozen.freeze()
         took = elapsed_failing(lambda: realtime.single("sippeers", {"name": "alice"}))
         # Before: the read timed out, was retried on a fresh connection and timed out again.
         assert took < TIMEOUT + SLACK
@@ -84,6 +80,7 @@ def test_a_hung_first_backend_leaves_the_next_one_time_to_answer(
     try:
         started = time.monotonic()
         assert realtime.single("sippeers", {"name": "alice"}) is not None
-        assert time.monotonic() - started < TIMEOUT + SLACK
+        # The first of two backends gets half the deadline, not all of it.
+        assert time.monotonic() - started < TIMEOUT / 2 + SLACK
     finally:
         realtime.close()
