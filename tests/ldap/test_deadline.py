@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ara_ldap.backends.ldap.connection import KEEPALIVE_COUNT, KEEPALIVE_IDLE
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
 from ara_ldap.errors import BackendUnavailable
@@ -82,5 +83,19 @@ def test_a_hung_first_backend_leaves_the_next_one_time_to_answer(
         assert realtime.single("sippeers", {"name": "alice"}) is not None
         # The first of two backends gets half the deadline, not all of it.
         assert time.monotonic() - started < TIMEOUT / 2 + SLACK
+    finally:
+        realtime.close()
+
+
+def test_pooled_sockets_carry_tcp_keepalive(fresh_slapd: Slapd) -> None:
+    realtime = open_realtime(ldap_settings(fresh_slapd))
+    try:
+        backend = realtime.backends["directory"]
+        pool = backend.pool  # type: ignore[attr-defined]
+        with pool.connection() as conn:
+            sock = conn.socket
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_COUNT
     finally:
         realtime.close()
