@@ -554,7 +554,7 @@ class GatewaySettings(_Model):
     workers: int | None = Field(default=None, ge=1, le=256)
     #: Requests waiting for a worker thread at most, per process (default: 4 per
     #: worker); past it a request is answered at once with the failure encoding (shed).
-    max_queue: int | None = Field(default=None, ge=0, le=65536)
+    max_queue: int | None = Field(default=None, ge=1, le=65536)
     #: Serving processes (default: the CPU count; 1: no supervisor).  Each has its own
     #: backends, cache and ``workers`` threads; connections are spread over them.
     processes: int | None = Field(default=None, ge=1, le=64)
