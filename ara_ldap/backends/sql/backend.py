@@ -35,7 +35,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ara_ldap.backends.base import Capabilities, FieldType, Requirement
 from ara_ldap.backends.sql import chunks
-from ara_ldap.backends.sql.fastpath import CACHE_LIMIT, CompiledRead, ReadPool, rows_to_records
+from ara_ldap.backends.sql.fastpath import (
+    CACHE_LIMIT,
+    CompiledRead,
+    FieldPlan,
+    ReadPool,
+    row_to_record,
+    rows_to_records,
+)
 from ara_ldap.backends.sql.tables import standard_table
 from ara_ldap.config import SqlBackendSettings, SqlFamily, shipped_sql_families
 from ara_ldap.criteria import (
@@ -59,7 +66,7 @@ from ara_ldap.errors import (
     UnknownField,
     describe_value,
 )
-from ara_ldap.record import Pair, Record
+from ara_ldap.record import Record
 
 log = logging.getLogger("ara_ldap.sql")
 
@@ -367,22 +374,17 @@ class FamilyTable:
         return describe_value(field, value, self.secret_fields)
 
     # Reading --------------------------------------------------------------------------
+    @functools.cached_property
+    def field_plan(self) -> FieldPlan:
+        """The fields in column order as (name, multi-valued), for :func:`row_to_record`."""
+        return tuple((str(info.name), info.key in self.multi_valued) for info in self.fields)
+
     def to_record(self, row: sa.Row[Any]) -> Record:
-        """A row as a Record: table order, NULL/empty omitted, multi-valued columns split."""
+        """A row as a Record (the read path's conversion, on a SQLAlchemy row)."""
         mapping = row._mapping
-        pairs: list[Pair] = []
-        for info in self.fields:
-            value = mapping[info.column]
-            if value is None:
-                continue
-            text = render(value)
-            if text == "":
-                continue
-            if info.key in self.multi_valued:
-                pairs.extend((info.name, v) for v in chunks.split_chunks(text))
-            else:
-                pairs.append((info.name, text))
-        return Record(pairs)
+        return row_to_record(
+            [mapping[info.column] for info in self.fields], self.field_plan, render
+        )
 
     # WHERE ----------------------------------------------------------------------------
     def plan(self, criteria: Sequence[Criterion]) -> tuple[Shape, list[object]]:
@@ -1098,7 +1100,7 @@ class SqlBackend:
             read = CompiledRead.compile(
                 statement,
                 [info.column for info in ft.fields],
-                [(str(info.name), info.key in ft.multi_valued) for info in ft.fields],
+                ft.field_plan,
                 dialect,
                 bind_names(count),
             )

@@ -150,38 +150,48 @@ class CompiledRead:
         self.slots = tuple(slots)  # last: ``processed`` is set once this is
 
 
+#: A table's fields in column order, as (name, multi-valued).
+FieldPlan = tuple[tuple[str, bool], ...]
+
+
+def row_to_record(row: Sequence[Any], fields: FieldPlan, render: Render) -> Record:
+    """One row (values in *fields* order) as a Record: table order, NULL/empty omitted,
+    multi-valued columns split.  The only row->record conversion: the read path and the
+    write path's reads (``FamilyTable.to_record``) both use it, so they cannot drift."""
+    split, separator = chunks.split_chunks, chunks.SEPARATOR
+    pairs: list[Pair] = []
+    for field, value in zip(fields, row, strict=True):
+        if value is None:
+            continue  # most columns: nothing else done for them
+        name, multi = field
+        kind = type(value)
+        if kind is not str:
+            value = str(value) if kind is int else str(render(value))  # render(int) is str
+        if not value:
+            continue
+        if not multi:
+            pairs.append((name, value))
+        elif "^" in value:
+            pairs.extend([(name, v) for v in split(value)])
+        else:  # chunks.split_chunks, with no escape to decode
+            pairs.extend([(name, v) for v in map(str.strip, value.split(separator)) if v])
+    return Record._trusted(tuple(pairs))
+
+
 def rows_to_records(
     rows: Sequence[Sequence[Any]],
     read: CompiledRead,
     criteria: Sequence[Criterion],
     render: Render,
 ) -> list[Record]:
-    """Rows as Records (table order, NULL/empty omitted, multi-valued columns split), keeping
-    those the criteria match exactly: ``FamilyTable.to_record`` + ``record_matches``."""
+    """Rows as Records (:func:`row_to_record`), keeping those the criteria match exactly."""
     slots, fields = read.slots, read.fields
     assert slots is not None
-    split, separator = chunks.split_chunks, chunks.SEPARATOR
     out: list[Record] = []
     for row in rows:
         if read.processed:
             row = [v if p is None else p(v) for (_, _, p), v in zip(slots, row, strict=True)]
-        pairs: list[Pair] = []
-        for field, value in zip(fields, row, strict=True):
-            if value is None:
-                continue  # most columns: nothing else done for them
-            name, multi = field
-            kind = type(value)
-            if kind is not str:
-                value = str(value) if kind is int else str(render(value))  # render(int) is str
-            if not value:
-                continue
-            if not multi:
-                pairs.append((name, value))
-            elif "^" in value:
-                pairs.extend([(name, v) for v in split(value)])
-            else:  # chunks.split_chunks, with no escape to decode
-                pairs.extend([(name, v) for v in map(str.strip, value.split(separator)) if v])
-        record = Record._trusted(tuple(pairs))
+        record = row_to_record(row, fields, render)
         if record_matches(record, criteria):
             out.append(record)
     return out
