@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from ara_ldap.backends.sql import SqlBackend
-from ara_ldap.backends.sql.backend import Cond, Kind
+from ara_ldap.backends.sql.columns import Kind
+from ara_ldap.backends.sql.family import Cond
 from ara_ldap.criteria import parse_criteria
 from ara_ldap.errors import Conflict
 from ara_ldap.pjsip_columns import COLUMNS, GENERIC_COLUMNS, is_integer

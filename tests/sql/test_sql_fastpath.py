@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from ara_ldap.backends.sql import SqlBackend
-from ara_ldap.backends.sql.backend import Cond
+from ara_ldap.backends.sql.family import Cond
 from ara_ldap.backends.sql.fastpath import ReadPool
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import Settings, SqlBackendSettings, load_settings

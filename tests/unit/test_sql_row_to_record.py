@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from ara_ldap.backends.sql.backend import FamilyTable, TableInfo, render
+from ara_ldap.backends.sql.columns import TableInfo, render
+from ara_ldap.backends.sql.family import FamilyTable
 from ara_ldap.backends.sql.fastpath import row_to_record
 from ara_ldap.config import SqlFamily
 from ara_ldap.record import Record
