@@ -19,7 +19,7 @@ from ara_ldap.testing.ldap import ldap_backend_config
 from ara_ldap.testing.slapd import find_fixture_ldifs
 from ara_ldap.testing.topology import Topology
 
-TIMEOUT = 1  # the backends' operation timeout (whole seconds)
+TIMEOUT = 2  # the backends' operation timeout (whole seconds)
 
 
 @pytest.fixture
