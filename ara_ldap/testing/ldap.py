@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ara_ldap.backends.ldap.backend import LdapBackend
+from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.config import Settings, load_settings
+from ara_ldap.realtime import Realtime
 from ara_ldap.testing.slapd import ProductionSlapd, Slapd
 
 
@@ -44,3 +47,11 @@ def write_config(path: Path, slapd: Slapd, **overrides: Any) -> Path:
     data = {"backends": {"directory": ldap_backend_config(slapd, **overrides)}}
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+def directory_cache(rt: Realtime, backend: str = "directory") -> DirectoryCache:
+    """The change-driven cache of ``rt``'s LDAP backend ``backend`` (it must have one)."""
+    found = rt.backends[backend]
+    assert isinstance(found, LdapBackend), f"backend {backend!r} is not an LDAP backend"
+    assert isinstance(found.cache, DirectoryCache), f"backend {backend!r} has no cache"
+    return found.cache

@@ -6,37 +6,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ara_ldap.backends.ldap.backend import LdapBackend
-from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.realtime import Realtime
-from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.ldap import directory_cache, ldap_settings
 from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
+from ara_ldap.testing.waiting import poll
 
 ALICE = "cn=alice,ou=sip,ou=asterisk,dc=example,dc=org"
 BOUND = 5.0  # seconds: every "within a bounded time" below
-
-
-def _cache(rt: Realtime) -> DirectoryCache:
-    backend = rt.backends["directory"]
-    assert isinstance(backend, LdapBackend)
-    assert isinstance(backend.cache, DirectoryCache)
-    return backend.cache
-
-
-def _until(check: Callable[[], bool], timeout: float = BOUND) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.005)
-    return check()
 
 
 def _open(slapd: Slapd, **cache: Any) -> Realtime:
@@ -47,7 +30,7 @@ def _open(slapd: Slapd, **cache: Any) -> Realtime:
 @pytest.fixture
 def cached(fresh_slapd: Slapd) -> Iterator[Realtime]:
     rt = _open(fresh_slapd)
-    assert _until(lambda: _cache(rt).live("sippeers")), "cache never went live"
+    assert poll(lambda: directory_cache(rt).live("sippeers")), "cache never went live"
     yield rt
     rt.close()
 
@@ -61,8 +44,8 @@ def test_external_modify_is_visible(cached: Realtime, fresh_slapd: Slapd) -> Non
     fresh_slapd.ldapmodify_text(
         f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\nAstAccountCallerID: new\n"
     )
-    assert _until(lambda: _callerid(cached, "alice") == "new")
-    assert _cache(cached).live("sippeers")
+    assert poll(lambda: _callerid(cached, "alice") == "new")
+    assert directory_cache(cached).live("sippeers")
 
 
 def test_external_add_is_visible(cached: Realtime, fresh_slapd: Slapd) -> None:
@@ -72,20 +55,20 @@ def test_external_add_is_visible(cached: Realtime, fresh_slapd: Slapd) -> None:
         "objectClass: device\nobjectClass: AsteriskSIPUser\ncn: zed\n"
         "AstAccountCallerID: Zed\n"
     )
-    assert _until(lambda: _callerid(cached, "zed") == "Zed")
+    assert poll(lambda: _callerid(cached, "zed") == "Zed")
 
 
 def test_external_delete_is_visible(cached: Realtime, fresh_slapd: Slapd) -> None:
     fresh_slapd.ldapmodify_text(f"dn: {ALICE}\nchangetype: delete\n")
-    assert _until(lambda: cached.single("sippeers", {"name": "alice"}) is None)
-    assert _cache(cached).live("sippeers")
+    assert poll(lambda: cached.single("sippeers", {"name": "alice"}) is None)
+    assert directory_cache(cached).live("sippeers")
 
 
 def test_external_rename_is_visible(cached: Realtime, fresh_slapd: Slapd) -> None:
     fresh_slapd.ldapmodify_text(
         f"dn: {ALICE}\nchangetype: modrdn\nnewrdn: cn=alicia\ndeleteoldrdn: 1\n"
     )
-    assert _until(lambda: cached.single("sippeers", {"name": "alicia"}) is not None)
+    assert poll(lambda: cached.single("sippeers", {"name": "alicia"}) is not None)
     assert cached.single("sippeers", {"name": "alice"}) is None
 
 
@@ -93,7 +76,7 @@ def test_own_update_is_read_back_at_once(cached: Realtime) -> None:
     for i in range(20):
         cached.update2("sippeers", {"name": "alice"}, {"callerid": f"v{i}"})
         assert _callerid(cached, "alice") == f"v{i}"
-    assert _cache(cached).live("sippeers")
+    assert directory_cache(cached).live("sippeers")
 
 
 def test_own_store_and_destroy_are_read_back_at_once(cached: Realtime) -> None:
@@ -110,39 +93,39 @@ def test_reads_are_served_from_memory_once_live(cached: Realtime) -> None:
 
 
 def test_restarted_slapd_falls_back_then_resyncs(cached: Realtime, fresh_slapd: Slapd) -> None:
-    cache = _cache(cached)
+    cache = directory_cache(cached)
     fresh_slapd.stop()
-    assert _until(lambda: not cache.live("sippeers"))
+    assert poll(lambda: not cache.live("sippeers"))
     fresh_slapd.start()
     # Changed while the stream is down: the read must not be the old value.
     fresh_slapd.ldapmodify_text(
         f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\nAstAccountCallerID: x\n"
     )
     assert _callerid(cached, "alice") == "x"
-    assert _until(lambda: cache.live("sippeers"))
+    assert poll(lambda: cache.live("sippeers"))
     assert _callerid(cached, "alice") == "x"
 
 
 def test_dead_stream_socket_falls_back(cached: Realtime) -> None:
-    cache = _cache(cached)
+    cache = directory_cache(cached)
     consumer = cache.consumer("sippeers")
     assert consumer is not None
     consumer.socket_for_tests().close()
-    assert _until(lambda: not cache.live("sippeers") or cache.consumer("sippeers") is not consumer)
+    assert poll(lambda: not cache.live("sippeers") or cache.consumer("sippeers") is not consumer)
     assert _callerid(cached, "alice") == '"Alice Example" <1001>'
-    assert _until(lambda: cache.live("sippeers"))
+    assert poll(lambda: cache.live("sippeers"))
 
 
-def test_frozen_provider_stops_the_cache(cached: Realtime, fresh_slapd: Slapd) -> None:
-    cache = _cache(cached)
+def test_frozen_provider_stops_thedirectory_cache(cached: Realtime, fresh_slapd: Slapd) -> None:
+    cache = directory_cache(cached)
     pid = fresh_slapd.pid
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
-        assert _until(lambda: not cache.live("sippeers"), timeout=2.0)
+        assert poll(lambda: not cache.live("sippeers"), timeout=2.0)
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert _until(lambda: cache.live("sippeers"))
+    assert poll(lambda: cache.live("sippeers"))
 
 
 def test_no_syncprov_leaves_the_cache_off(
@@ -153,7 +136,7 @@ def test_no_syncprov_leaves_the_cache_off(
     with caplog.at_level(logging.INFO, logger="ara_ldap.ldap.cache"):
         rt = _open(slapd)
         try:
-            assert _until(lambda: _cache(rt).state("sippeers") == "off")
+            assert poll(lambda: directory_cache(rt).state("sippeers") == "off")
             assert _callerid(rt, "alice") == '"Alice Example" <1001>'
         finally:
             rt.close()
@@ -166,12 +149,12 @@ def test_wait_synced_after_a_direct_change(cached: Realtime, fresh_slapd: Slapd)
     fresh_slapd.ldapmodify_text(
         f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\nAstAccountCallerID: w\n"
     )
-    assert _cache(cached).wait_synced(BOUND)
+    assert directory_cache(cached).wait_synced(BOUND)
     assert _callerid(cached, "alice") == "w"
 
 
 def test_common_fields_are_indexed_before_going_live(cached: Realtime) -> None:
-    replica = _cache(cached).replica("sippeers")
+    replica = directory_cache(cached).replica("sippeers")
     assert replica is not None
     indexed = replica.indexed()
     assert indexed.get("name") is True  # hashed and sorted (LIKE 'prefix%')

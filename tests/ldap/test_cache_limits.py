@@ -6,36 +6,17 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 
-from ara_ldap.backends.ldap.backend import LdapBackend
-from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.realtime import Realtime
-from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.ldap import directory_cache, ldap_settings
 from ara_ldap.testing.slapd import ProductionSlapd
+from ara_ldap.testing.waiting import poll
 
 BOUND = 5.0
 LIMITS = re.compile(r'limits (dn\.exact="[^"]+" size=unlimited time=unlimited)')
-
-
-def _cache(rt: Realtime) -> DirectoryCache:
-    backend = rt.backends["directory"]
-    assert isinstance(backend, LdapBackend)
-    assert isinstance(backend.cache, DirectoryCache)
-    return backend.cache
-
-
-def _until(check: Callable[[], bool], timeout: float = BOUND) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.005)
-    return check()
 
 
 def _open(slapd: ProductionSlapd) -> Realtime:
@@ -48,7 +29,7 @@ def _advice(slapd: ProductionSlapd, caplog: pytest.LogCaptureFixture) -> str:
     with caplog.at_level(logging.ERROR, logger="ara_ldap.ldap.cache"):
         rt = _open(slapd)
         try:
-            assert _until(lambda: _cache(rt).state("sippeers") == "off")
+            assert poll(lambda: directory_cache(rt).state("sippeers") == "off")
             assert len(rt.multi("sippeers", {"name LIKE": "%"})) > slapd.size_limit
         finally:
             rt.close()
@@ -77,8 +58,8 @@ def test_refresh_works_once_the_named_limits_line_is_added(
     slapd.restart()  # measured: slapd 2.5.13 applies an olcLimits added at runtime only then
     rt = _open(slapd)
     try:
-        assert _until(lambda: _cache(rt).live("sippeers"))
-        assert _cache(rt).wait_synced(BOUND)
+        assert poll(lambda: directory_cache(rt).live("sippeers"))
+        assert directory_cache(rt).wait_synced(BOUND)
         assert len(rt.multi("sippeers", {"name LIKE": "%"})) > slapd.size_limit
     finally:
         rt.close()

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ara_ldap.backends.ldap.backend import LdapBackend
-from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.backends.ldap.mapping import FamilyMap
 from ara_ldap.backends.ldap.replica import FamilyReplica
 from ara_ldap.backends.ldap.syncrepl import SyncConsumer
@@ -18,26 +15,12 @@ from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import LdapBackendSettings
 from ara_ldap.realtime import Realtime
 from ara_ldap.record import Record
-from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.ldap import directory_cache, ldap_settings
 from ara_ldap.testing.slapd import Slapd
+from ara_ldap.testing.waiting import poll
 
 ALICE = "cn=alice,ou=sip,ou=asterisk,dc=example,dc=org"
 Seen = list[tuple[str, str, Record | None, Record | None]]
-
-
-def _until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.005)
-    return check()
-
-
-def _cache(rt: Realtime) -> DirectoryCache:
-    backend = rt.backends["directory"]
-    assert isinstance(backend, LdapBackend) and isinstance(backend.cache, DirectoryCache)
-    return backend.cache
 
 
 @pytest.fixture
@@ -52,15 +35,15 @@ def watched(fresh_slapd: Slapd) -> Iterator[tuple[Realtime, Seen]]:
         with lock:
             seen.append((family, kind, before, after))
 
-    _cache(rt).add_listener(listener)
-    assert _until(lambda: _cache(rt).live("sippeers")), "cache never went live"
+    directory_cache(rt).add_listener(listener)
+    assert poll(lambda: directory_cache(rt).live("sippeers")), "cache never went live"
     yield rt, seen
     rt.close()
 
 
 def test_initial_refresh_is_not_reported(watched: tuple[Realtime, Seen]) -> None:
     rt, seen = watched
-    assert _cache(rt).wait_synced()
+    assert directory_cache(rt).wait_synced()
     assert seen == []
 
 
@@ -72,7 +55,7 @@ def test_modify_reports_before_and_after(
         f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\n"
         "AstAccountCallerID: Alice New <1000>\n"
     )
-    assert _until(lambda: len(seen) == 1)
+    assert poll(lambda: len(seen) == 1)
     family, kind, before, after = seen[0]
     assert (family, kind) == ("sippeers", "modify")
     assert before is not None and after is not None
@@ -87,7 +70,7 @@ def test_rename_reports_old_and_new_name(
     fresh_slapd.ldapmodify_text(
         f"dn: {ALICE}\nchangetype: modrdn\nnewrdn: cn=alicia\ndeleteoldrdn: 1\n"
     )
-    assert _until(lambda: len(seen) == 1)
+    assert poll(lambda: len(seen) == 1)
     _, kind, before, after = seen[0]
     assert kind == "rename"
     assert before is not None and after is not None
@@ -97,7 +80,7 @@ def test_rename_reports_old_and_new_name(
 def test_delete_reports_the_gone_record(watched: tuple[Realtime, Seen], fresh_slapd: Slapd) -> None:
     _, seen = watched
     fresh_slapd.ldapmodify_text(f"dn: {ALICE}\nchangetype: delete\n")
-    assert _until(lambda: len(seen) == 1)
+    assert poll(lambda: len(seen) == 1)
     _, kind, before, after = seen[0]
     assert kind == "delete" and after is None
     assert before is not None and before.get("name") == "alice"
@@ -111,14 +94,14 @@ def test_failing_listener_leaves_the_stream_live(
     def broken(family: str, kind: str, before: Record | None, after: Record | None) -> None:
         raise RuntimeError("listener bug")
 
-    _cache(rt).add_listener(broken)
+    directory_cache(rt).add_listener(broken)
     for n in (1, 2):
         fresh_slapd.ldapmodify_text(
             f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\n"
             f"AstAccountCallerID: Alice {n}\n"
         )
-    assert _until(lambda: len(seen) == 2)
-    assert _until(lambda: _cache(rt).live("sippeers"))
+    assert poll(lambda: len(seen) == 2)
+    assert poll(lambda: directory_cache(rt).live("sippeers"))
     rec = rt.single("sippeers", {"name": "alice"})
     assert rec is not None and rec.get("callerid") == "Alice 2"
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from ara_ldap.backends.ldap.backend import LdapBackend
-from ara_ldap.backends.ldap.cache import DirectoryCache
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.criteria import Criterion, Operator
 from ara_ldap.realtime import Realtime
-from ara_ldap.testing.ldap import ldap_settings
+from ara_ldap.testing.ldap import directory_cache, ldap_settings
 from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
+from ara_ldap.testing.waiting import poll
 
 SIP = "ou=sip,ou=asterisk,dc=example,dc=org"
 ALICE = f"cn=alice,{SIP}"
@@ -30,20 +30,8 @@ BOUND = 5.0
 EXTRA = 40  # more entries than changes, so "only the changes" is visible in the counts
 
 
-def _cache(rt: Realtime) -> DirectoryCache:
-    backend = rt.backends["directory"]
-    assert isinstance(backend, LdapBackend)
-    assert isinstance(backend.cache, DirectoryCache)
-    return backend.cache
-
-
-def _until(check: Callable[[], bool], timeout: float = BOUND) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.002)
-    return check()
+def _poll(check: Callable[[], bool], timeout: float = BOUND) -> bool:
+    return poll(check, timeout, interval=0.002)  # finer than the default: lags are measured
 
 
 def _open(slapd: Slapd, state_dir: Path, **cache: Any) -> Realtime:
@@ -55,7 +43,7 @@ def _open(slapd: Slapd, state_dir: Path, **cache: Any) -> Realtime:
         **cache,
     }
     rt = open_realtime(ldap_settings(slapd, cache=options))
-    assert _until(lambda: _cache(rt).live("sippeers")), "cache never went live"
+    assert _poll(lambda: directory_cache(rt).live("sippeers")), "cache never went live"
     return rt
 
 
@@ -85,7 +73,7 @@ def slapd(fresh_slapd: Slapd) -> Slapd:
 def saved(slapd: Slapd, tmp_path: Path) -> Path:
     """A state directory holding the state of a cache that ran and was closed."""
     rt = _open(slapd, tmp_path)
-    assert _cache(rt).wait_synced(BOUND)
+    assert directory_cache(rt).wait_synced(BOUND)
     rt.close()
     assert len(_state_files(tmp_path)) == 1
     return tmp_path
@@ -104,7 +92,7 @@ def test_restart_with_saved_cookie_receives_only_the_changes(saved: Path, slapd:
     )
     rt = _open(slapd, saved)
     try:
-        stats = _cache(rt).stats("sippeers")
+        stats = directory_cache(rt).stats("sippeers")
         assert stats["loaded"] > EXTRA
         assert stats["from_cookie"] == 1 and stats["full_refreshes"] == 0
         assert stats["refresh_entries"] == 1  # alice only, not the other loaded entries
@@ -124,8 +112,8 @@ def test_changes_made_while_stopped_are_applied_before_serving(saved: Path, slap
         assert _callerid(rt, "alice") == "m"
         assert _callerid(rt, "zed") == "Zed"
         assert rt.single("sippeers", {"name": "p007"}) is None
-        assert _cache(rt).live("sippeers")
-        assert _cache(rt).wait_synced(BOUND)
+        assert directory_cache(rt).live("sippeers")
+        assert directory_cache(rt).wait_synced(BOUND)
     finally:
         rt.close()
 
@@ -138,9 +126,9 @@ def test_a_corrupt_state_file_is_ignored_with_a_log_line(
     with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
         rt = _open(slapd, saved)
     try:
-        stats = _cache(rt).stats("sippeers")
+        stats = directory_cache(rt).stats("sippeers")
         assert stats["loaded"] == 0 and stats["full_refreshes"] == 1
-        assert _cache(rt).wait_synced(BOUND)
+        assert directory_cache(rt).wait_synced(BOUND)
     finally:
         rt.close()
     lines = [r.getMessage() for r in caplog.records if "saved state" in r.getMessage()]
@@ -160,9 +148,9 @@ def test_a_state_saved_for_another_server_is_ignored(
     with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
         rt = _open(other, other_dir)
     try:
-        assert _cache(rt).stats("sippeers")["loaded"] == 0
+        assert directory_cache(rt).stats("sippeers")["loaded"] == 0
         assert rt.single("sippeers", {"name": "p001"}) is None  # only in the first server
-        assert _cache(rt).wait_synced(BOUND)
+        assert directory_cache(rt).wait_synced(BOUND)
     finally:
         rt.close()
     lines = [r.getMessage() for r in caplog.records if "saved state" in r.getMessage()]
@@ -183,10 +171,10 @@ def test_a_refused_cookie_drops_the_state_and_refreshes_fully(
     with caplog.at_level(logging.WARNING, logger="ara_ldap.ldap.cache"):
         rt = _open(slapd, saved)
     try:
-        stats = _cache(rt).stats("sippeers")
+        stats = directory_cache(rt).stats("sippeers")
         assert stats["loaded"] > EXTRA and stats["full_refreshes"] == 1
         assert stats["refresh_entries"] > EXTRA
-        assert _cache(rt).wait_synced(BOUND)
+        assert directory_cache(rt).wait_synced(BOUND)
     finally:
         rt.close()
     assert any("refused the sync cookie" in r.getMessage() for r in caplog.records)
@@ -197,7 +185,7 @@ def test_refresh_required_drops_the_state_and_refreshes_fully(
 ) -> None:
     rt = _open(slapd, saved)
     try:
-        cache = _cache(rt)
+        cache = directory_cache(rt)
         assert cache.stats("sippeers")["full_refreshes"] == 0
         # Moving the family's base away makes syncprov end the persistent search with
         # e-syncRefreshRequired ("search base has changed"); it is moved back at once.
@@ -209,8 +197,8 @@ def test_refresh_required_drops_the_state_and_refreshes_fully(
                 "dn: ou=sipx,ou=asterisk,dc=example,dc=org\nchangetype: modrdn\n"
                 "newrdn: ou=sip\ndeleteoldrdn: 1\n"
             )
-            assert _until(lambda: cache.stats("sippeers")["full_refreshes"] == 1)
-        assert _until(lambda: cache.live("sippeers"))
+            assert _poll(lambda: cache.stats("sippeers")["full_refreshes"] == 1)
+        assert _poll(lambda: cache.live("sippeers"))
         assert cache.wait_synced(BOUND)
         assert _callerid(rt, "p001") == "P1"
     finally:
@@ -221,16 +209,16 @@ def test_refresh_required_drops_the_state_and_refreshes_fully(
 def test_a_live_cache_saves_after_enough_changes(slapd: Slapd, tmp_path: Path) -> None:
     rt = _open(slapd, tmp_path, state_save_changes=2)
     try:
-        cache = _cache(rt)
+        cache = directory_cache(rt)
         # The refresh itself is more than 2 changes: a first save follows going live.
-        assert _until(lambda: cache.stats("sippeers")["saves"] >= 1)
+        assert _poll(lambda: cache.stats("sippeers")["saves"] >= 1)
         before = cache.stats("sippeers")["saves"]
         for i in range(3):
             slapd.ldapmodify_text(
                 f"dn: {ALICE}\nchangetype: modify\nreplace: AstAccountCallerID\n"
                 f"AstAccountCallerID: s{i}\n"
             )
-        assert _until(lambda: cache.stats("sippeers")["saves"] > before)
+        assert _poll(lambda: cache.stats("sippeers")["saves"] > before)
         (path,) = _state_files(tmp_path)
         assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["count"] > EXTRA
     finally:
@@ -242,15 +230,15 @@ def test_a_loaded_state_is_not_served_before_its_refresh(saved: Path, slapd: Sla
     options = {"enabled": "auto", "probe_interval": 0.05, "families": ["sippeers"]}
     rt = open_realtime(ldap_settings(slapd, cache={**options, "state_dir": str(saved)}))
     try:
-        cache = _cache(rt)
+        cache = directory_cache(rt)
         backend = rt.backends["directory"]
         assert isinstance(backend, LdapBackend)
-        assert _until(lambda: cache.stats("sippeers")["loaded"] > EXTRA)
+        assert _poll(lambda: cache.stats("sippeers")["loaded"] > EXTRA)
         time.sleep(0.5)  # ten watchdog ticks
         assert not cache.live("sippeers")
         assert backend.cached_search("sippeers", [Criterion("name", Operator.EQ, "alice")]) is None
         slapd.start()
-        assert _until(lambda: cache.live("sippeers"))
+        assert _poll(lambda: cache.live("sippeers"))
         assert cache.stats("sippeers")["full_refreshes"] == 0
     finally:
         rt.close()
