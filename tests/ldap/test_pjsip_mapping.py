@@ -167,10 +167,6 @@ def test_no_pjsip_family_splits_values_on_semicolons(shared_rt: Realtime, family
 # Contacts ----------------------------------------------------------------------------------
 
 
-def test_storing_a_contact_answers_one(rt: Realtime) -> None:
-    assert rt.store("ps_contacts", contact("1001")) == 1
-
-
 def test_a_contact_id_is_escaped_in_the_dn(rt: Realtime, fresh_slapd: Slapd) -> None:
     rt.store("ps_contacts", contact("1001"))
     entry = raw_entry(fresh_slapd, f"astContactId=1001\\;@{HASH},{contacts_dn(fresh_slapd)}")
@@ -191,46 +187,11 @@ def test_the_derived_aor_is_not_a_field_of_the_record(rt: Realtime) -> None:
     assert record is not None and "aor" not in record.grouped()
 
 
-def test_empty_values_of_a_store_are_omitted_from_the_row(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and not {"reg_server", "path", "outbound_proxy"} & set(
-        record.grouped()
-    )
-
-
-def test_a_contact_uri_with_semicolons_reads_back_whole(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and record.get("uri") == dict(contact("1001"))["uri"]
-
-
 def test_the_contact_prefix_query_is_an_equality_on_the_derived_aor(rt: Realtime) -> None:
     backend = ldap_backend(rt)
     fmap = backend.family_map("ps_contacts")
     flt = backend.search_filter(fmap, fmap.prepare(parse_criteria([("id LIKE", "1001;@%")])))
     assert flt == "(&(objectClass=astPsContact)(astContactAor=1001))"
-
-
-def test_the_contact_prefix_query_returns_the_aors_contacts(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    rt.store("ps_contacts", contact("1002"))
-    found = rt.multi("ps_contacts", {"id LIKE": "1001;@%"})
-    assert [r.get("id") for r in found] == [f"1001;@{HASH}"]
-
-
-def test_an_underscore_in_an_aor_prefix_is_literal(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("a_b"))
-    rt.store("ps_contacts", contact("axb"))
-    found = rt.multi("ps_contacts", {"id LIKE": "a_b;@%"})
-    assert [r.get("id") for r in found] == [f"a_b;@{HASH}"]
-
-
-def test_a_percent_inside_a_sorcery_prefix_is_literal(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("a%b"))
-    rt.store("ps_contacts", contact("axyb"))
-    found = rt.multi("ps_contacts", {"id LIKE": "a%b;@%"})
-    assert [r.get("id") for r in found] == [f"a%b;@{HASH}"]
 
 
 def test_expiry_query_is_a_server_side_integer_ordering(rt: Realtime) -> None:
@@ -239,58 +200,6 @@ def test_expiry_query_is_a_server_side_integer_ordering(rt: Realtime) -> None:
     fmap = backend.family_map("ps_contacts")
     flt = backend.search_filter(fmap, parse_criteria([("expiration_time <=", "1764153600")]))
     assert flt == "(&(objectClass=astPsContact)(astContactExpirationTime<=1764153600))"
-
-
-def test_expiry_compares_numbers_not_text(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001", expires="9", digest="1" * 32))
-    rt.store("ps_contacts", contact("1001", expires="10", digest="2" * 32))
-    found = rt.multi("ps_contacts", {"expiration_time <=": "9"})
-    assert [r.get("expiration_time") for r in found] == ["9"]
-
-
-def test_storing_an_existing_contact_answers_one(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    assert rt.store("ps_contacts", contact("1001", expires="1764153700")) == 1
-
-
-def test_storing_an_existing_contact_replaces_it(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    body = [(k, v) for k, v in contact("1001", expires="1764153700") if k != "user_agent"]
-    rt.store("ps_contacts", body)
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None
-    assert (record.get("expiration_time"), record.get("user_agent")) == ("1764153700", None)
-
-
-def test_a_refresh_update_without_id_answers_one(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    body = contact("1001", expires="1764153700")[1:]
-    assert rt.update("ps_contacts", "id", f"1001;@{HASH}", body) == 1
-
-
-def test_a_refresh_update_sets_the_new_expiry(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    rt.update("ps_contacts", "id", f"1001;@{HASH}", contact("1001", expires="1764153700")[1:])
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and record.get("expiration_time") == "1764153700"
-
-
-def test_an_empty_value_in_an_update_deletes_the_attribute(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    body = [(k, "" if k == "user_agent" else v) for k, v in contact("1001")[1:]]
-    rt.update("ps_contacts", "id", f"1001;@{HASH}", body)
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and record.get("user_agent") is None
-
-
-def test_updating_a_missing_contact_answers_zero(rt: Realtime) -> None:
-    assert rt.update("ps_contacts", "id", f"nobody;@{HASH}", contact("nobody")[1:]) == 0
-
-
-def test_destroying_a_contact_answers_one_then_zero(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    first = rt.destroy("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert (first, rt.destroy("ps_contacts", {"id": f"1001;@{HASH}"})) == (1, 0)
 
 
 # Endpoints, auths, aors -----------------------------------------------------------------------

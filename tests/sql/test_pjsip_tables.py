@@ -61,35 +61,9 @@ def test_the_contact_id_is_the_table_key(backend: SqlBackend) -> None:
     assert [c.name for c in key] == ["id"]
 
 
-def test_reg_server_may_be_empty(rt: Realtime) -> None:
-    assert rt.store("ps_contacts", contact("1001")) == 1
-
-
-def test_empty_values_of_a_store_are_omitted_from_the_row(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and not {"reg_server", "path", "outbound_proxy"} & set(
-        record.grouped()
-    )
-
-
 def test_a_contact_uri_with_semicolons_is_stored_raw(rt: Realtime, raw_column: RawSelect) -> None:
     rt.store("ps_contacts", contact("1001"))
     assert raw_column("ps_contacts", "uri") == [dict(contact("1001"))["uri"]]
-
-
-def test_the_contact_prefix_query_returns_the_aors_contacts(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    rt.store("ps_contacts", contact("1002"))
-    found = rt.multi("ps_contacts", {"id LIKE": "1001;@%"})
-    assert [r.get("id") for r in found] == [f"1001;@{HASH}"]
-
-
-def test_an_underscore_in_an_aor_prefix_is_literal(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("a_b"))
-    rt.store("ps_contacts", contact("axb"))
-    found = rt.multi("ps_contacts", {"id LIKE": "a_b;@%"})
-    assert [r.get("id") for r in found] == [f"a_b;@{HASH}"]
 
 
 def test_unqualified_fetch_returns_every_contact(rt: Realtime) -> None:
@@ -105,27 +79,6 @@ def test_expiry_is_an_integer_comparison_on_the_server(backend: SqlBackend) -> N
     assert shape == (("expiration_time", Cond.INT_LE),)
 
 
-def test_expiry_compares_numbers_not_text(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001", expires="9", digest="1" * 32))
-    rt.store("ps_contacts", contact("1001", expires="10", digest="2" * 32))
-    found = rt.multi("ps_contacts", {"expiration_time <=": "9"})
-    assert [r.get("expiration_time") for r in found] == ["9"]
-
-
-def test_storing_an_existing_contact_answers_one(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    assert rt.store("ps_contacts", contact("1001", expires="1764153700")) == 1
-
-
-def test_storing_an_existing_contact_replaces_it(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    body = [(k, v) for k, v in contact("1001", expires="1764153700") if k != "user_agent"]
-    rt.store("ps_contacts", body)
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None
-    assert (record.get("expiration_time"), record.get("user_agent")) == ("1764153700", None)
-
-
 def test_a_family_without_store_existing_refuses_a_duplicate(target: Target) -> None:
     from ara_ldap.bootstrap import open_realtime
 
@@ -138,41 +91,6 @@ def test_a_family_without_store_existing_refuses_a_duplicate(target: Target) -> 
         realtime.store("ps_contacts", contact("1001"))
         with pytest.raises(Conflict):
             realtime.store("ps_contacts", contact("1001"))
-
-
-def test_a_refresh_update_without_id_answers_one(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    assert rt.update("ps_contacts", "id", f"1001;@{HASH}", contact("1001")[1:]) == 1
-
-
-def test_an_empty_value_in_an_update_clears_the_field(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    body = [(k, "" if k == "user_agent" else v) for k, v in contact("1001")[1:]]
-    rt.update("ps_contacts", "id", f"1001;@{HASH}", body)
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert record is not None and record.get("user_agent") is None
-
-
-def test_updating_a_missing_contact_answers_zero(rt: Realtime) -> None:
-    assert rt.update("ps_contacts", "id", f"nobody;@{HASH}", contact("nobody")[1:]) == 0
-
-
-def test_destroying_a_contact_answers_one_then_zero(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    first = rt.destroy("ps_contacts", {"id": f"1001;@{HASH}"})
-    assert (first, rt.destroy("ps_contacts", {"id": f"1001;@{HASH}"})) == (1, 0)
-
-
-def test_set_var_values_with_semicolons_read_back_unsplit(rt: Realtime) -> None:
-    rt.store("ps_endpoints", [("id", "1001"), ("set_var", "A=x;y"), ("set_var", "B=z")])
-    record = rt.single("ps_endpoints", {"id": "1001"})
-    assert record is not None and record.get_all("set_var") == ["A=x;y", "B=z"]
-
-
-def test_codecs_read_back_in_the_stored_order(rt: Realtime) -> None:
-    rt.store("ps_endpoints", [("id", "1001"), ("allow", "g722"), ("allow", "ulaw")])
-    record = rt.single("ps_endpoints", {"id": "1001"})
-    assert record is not None and record.get_all("allow") == ["g722", "ulaw"]
 
 
 def test_several_auths_are_stored_as_one_comma_list(rt: Realtime, raw_column: RawSelect) -> None:
@@ -193,18 +111,6 @@ def test_contact_not_empty_selects_the_aors_with_static_contacts(
         "ps_aors", {"id": "itsp", "contact": "sip:198.51.100.7"}, {"id": "1001", "contact": ""}
     )
     assert [r.get("id") for r in rt.multi("ps_aors", {"contact !=": ""})] == ["itsp"]
-
-
-def test_identify_by_endpoint_equality(rt: Realtime) -> None:
-    rt.store("ps_endpoint_id_ips", [("id", "i1"), ("endpoint", "itsp"), ("match", "192.0.2.1")])
-    rt.store("ps_endpoint_id_ips", [("id", "i2"), ("endpoint", "other")])
-    assert [r.get("id") for r in rt.multi("ps_endpoint_id_ips", {"endpoint": "itsp"})] == ["i1"]
-
-
-def test_registration_outbound_auths_read_as_one_comma_list(rt: Realtime) -> None:
-    rt.store("ps_registrations", [("id", "r"), ("outbound_auth", "a"), ("outbound_auth", "b")])
-    record = rt.single("ps_registrations", {"id": "r"})
-    assert record is not None and record.get_all("outbound_auth") == ["a,b"]
 
 
 def test_an_extended_column_of_the_long_tail_is_a_field(rt: Realtime) -> None:

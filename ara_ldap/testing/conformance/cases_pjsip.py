@@ -297,6 +297,17 @@ class PjsipWriteCases(_PjsipCases):
         found = fresh.multi("ps_contacts", [("id LIKE", "1002;@%")])
         assert NEW_CONTACT_ID in ids(found)
 
+    def test_pjsip_contact_prefix_takes_a_percent_inside_the_aor_literally(
+        self, fresh: RealtimeLike
+    ) -> None:
+        # Sorcery appends ";@%" to the aor as it is; a "%" inside the aor is not a wildcard.
+        stored = []
+        for aor in ("a%b", "axyb"):
+            uri = f"sip:{aor.replace('%', '%25')}@192.0.2.60:5060"
+            stored.append(contact_id(aor, uri))
+            fresh.store("ps_contacts", [("id", stored[-1]), *new_contact(uri=uri, endpoint=aor)])
+        assert ids(fresh.multi("ps_contacts", [("id LIKE", "a%b;@%")])) == [stored[0]]
+
     def test_pjsip_store_of_an_existing_id_returns_one_and_replaces_the_values(
         self, fresh: RealtimeLike
     ) -> None:
