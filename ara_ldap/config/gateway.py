@@ -47,10 +47,15 @@ class GatewayAuth(_Model):
 
 
 class GatewayTls(_Model):
-    """Serve HTTPS (libcurl verifies the certificate by default)."""
+    """Serve HTTPS (libcurl verifies the certificate by default); with ``client_ca``,
+    mutual TLS: Asterisk must present a client certificate (res_curl.conf ``ssl_cert`` and
+    ``ssl_key``) signed by that CA, or the handshake is refused."""
 
     certfile: Path
     keyfile: Path | None = None  # None: the key is in certfile
+    #: PEM CA certificate(s) that sign the accepted client certificates (None: no client
+    #: certificate asked for).  Only these CAs are trusted, never the system's.
+    client_ca: Path | None = None
 
 
 class GatewaySettings(_Model):
