@@ -83,8 +83,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
@@ -92,6 +92,8 @@ if TYPE_CHECKING:
     from ara_ldap.testing.pki import TestPki
     from ara_ldap.testing.slapd import ProductionSlapd, Slapd
     from ara_ldap.testing.topology import Topology
+
+S = TypeVar("S", bound="Slapd")
 
 
 class SlapdFactory(Protocol):
@@ -114,25 +116,35 @@ def _require_slapd() -> None:
     pytest.skip(reason)
 
 
+def _factory(
+    create: Callable[..., S], prepare: Callable[[S], None] | None = None
+) -> Iterator[Callable[..., S]]:
+    """Yield a maker of started instances (``create(**kwargs)``, started, then ``prepare``d);
+    close them all afterwards: an ExitStack closes each one even when another's close()
+    raises, then re-raises."""
+    made: list[S] = []
+
+    def make(**kwargs: Any) -> S:
+        instance = create(**kwargs)
+        made.append(instance)
+        instance.start()
+        if prepare is not None:
+            prepare(instance)
+        return instance
+
+    yield make
+    with contextlib.ExitStack() as stack:
+        for instance in made:
+            stack.callback(instance.close)
+
+
 @pytest.fixture
 def slapd_factory() -> Iterator[SlapdFactory]:
     """Make started Asterisk-schema Slapd instances; close them all at teardown."""
     _require_slapd()
     from ara_ldap.testing.slapd import asterisk_slapd
 
-    made: list[Slapd] = []
-
-    def make(**kwargs: Any) -> Slapd:
-        instance = asterisk_slapd(**kwargs)
-        made.append(instance)
-        instance.start()
-        return instance
-
-    yield make
-    # ExitStack closes every instance even when one close() raises, then re-raises.
-    with contextlib.ExitStack() as stack:
-        for instance in made:
-            stack.callback(instance.close)
+    yield from _factory(asterisk_slapd)
 
 
 @pytest.fixture
@@ -141,19 +153,7 @@ def production_slapd_factory() -> Iterator[SlapdFactory]:
     _require_slapd()
     from ara_ldap.testing.slapd import production_slapd
 
-    made: list[Slapd] = []
-
-    def make(**kwargs: Any) -> Slapd:
-        instance = production_slapd(**kwargs)
-        made.append(instance)
-        instance.start()
-        instance.create_suffix()
-        return instance
-
-    yield make
-    with contextlib.ExitStack() as stack:
-        for instance in made:
-            stack.callback(instance.close)
+    yield from _factory(production_slapd, lambda instance: instance.create_suffix())
 
 
 @pytest.fixture
