@@ -134,6 +134,18 @@ def test_a_certificate_failure_is_one_line_without_the_password(
 
 
 # -- client certificates and SASL EXTERNAL -------------------------------------------------
+def _client_cert(pki: TestPki, *, external: bool = True) -> dict[str, Any]:
+    """Backend settings presenting ``pki``'s client certificate; ``external``: no bind_dn
+    and no password, so the bind is SASL EXTERNAL as the certificate's subject."""
+    settings: dict[str, Any] = {
+        "client_cert_file": str(pki.client.cert),
+        "client_key_file": str(pki.client.key),
+    }
+    if external:
+        settings.update(bind_dn=None, password_file=None)
+    return settings
+
+
 def test_sasl_external_over_ldaps_binds_as_the_client_certificate(
     tls_slapd: Slapd, ara_pki: TestPki
 ) -> None:
@@ -141,10 +153,7 @@ def test_sasl_external_over_ldaps_binds_as_the_client_certificate(
         tls_slapd,
         urls=[tls_slapd.ldaps_url],
         ca_file=str(ara_pki.ca.cert),
-        bind_dn=None,
-        password_file=None,
-        client_cert_file=str(ara_pki.client.cert),
-        client_key_file=str(ara_pki.client.key),
+        **_client_cert(ara_pki),
     )
     assert _who_am_i(settings) == f"dn:{CLIENT_SUBJECT_DN}"
 
@@ -156,10 +165,7 @@ def test_sasl_external_after_start_tls_binds_as_the_client_certificate(
         tls_slapd,
         start_tls=True,
         ca_file=str(ara_pki.ca.cert),
-        bind_dn=None,
-        password_file=None,
-        client_cert_file=str(ara_pki.client.cert),
-        client_key_file=str(ara_pki.client.key),
+        **_client_cert(ara_pki),
     )
     assert _who_am_i(settings) == f"dn:{CLIENT_SUBJECT_DN}"
 
@@ -171,8 +177,7 @@ def test_a_client_certificate_with_a_simple_bind_keeps_the_bind_dn(
         tls_slapd,
         urls=[tls_slapd.ldaps_url],
         ca_file=str(ara_pki.ca.cert),
-        client_cert_file=str(ara_pki.client.cert),
-        client_key_file=str(ara_pki.client.key),
+        **_client_cert(ara_pki, external=False),
     )
     assert _who_am_i(settings) == f"dn:{tls_slapd.admin_dn}"
 
@@ -189,10 +194,7 @@ def test_realtime_reads_over_sasl_external_with_a_client_certificate(
         tls_slapd,
         urls=[tls_slapd.ldaps_url],
         ca_file=str(ara_pki.ca.cert),
-        bind_dn=None,
-        password_file=None,
-        client_cert_file=str(ara_pki.client.cert),
-        client_key_file=str(ara_pki.client.key),
+        **_client_cert(ara_pki),
     )
     try:
         assert realtime.single("sippeers", {"name": "alice"}) is not None
