@@ -28,7 +28,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import functools
 import hmac
 import logging
 import queue
@@ -160,6 +159,42 @@ class _Disconnected(Exception):
     """The client went away while we read its body."""
 
 
+class _AsgiWaiter:
+    """The ASGI adapter's ``done`` for a request queued for a worker thread: what the lean
+    server's per-request slot does, over ASGI.  While the request waits, a task awaits the
+    next ASGI message, which (the body being read) can only be ``http.disconnect``; a
+    worker asks :meth:`client_gone` before it runs the request, so a request whose client
+    has gone (curl closes its socket at ``httptimeout``) is not run."""
+
+    __slots__ = ("_future", "gone")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.gone = False
+
+    def __call__(self, answer: Answer) -> None:
+        if not self._future.done():
+            self._future.set_result(answer)
+
+    def client_gone(self) -> bool:
+        """Asked from a worker thread (a plain attribute read)."""
+        return self.gone
+
+    async def wait(self, receive: Receive) -> Answer:
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            return await self._future
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                return
+
+
 class ClientGone(Exception):
     """A queued call was not run: its client had gone when a worker thread was free."""
 
@@ -175,8 +210,8 @@ class WorkerPool:
     A ``SimpleQueue`` in and ``call_soon_threadsafe`` out: measured here, about 25 µs less
     CPU per request than ``loop.run_in_executor`` (which chains a concurrent Future to an
     asyncio one), on a path whose whole budget is ~100 µs.  :meth:`call` hands the result
-    to a plain callback (no future at all, for the lean server); :meth:`submit` to a
-    future (for coroutines).
+    to a plain callback (no future at all); every server (lean and ASGI) goes through it,
+    so both shed and skip abandoned requests alike.
     """
 
     def __init__(self, size: int, name: str = "ara-gateway", max_queue: int | None = None) -> None:
@@ -215,15 +250,6 @@ class WorkerPool:
         self._queue.put((loop, callback, fn, args, gone))
         return True
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` on a worker; await the returned future on the calling loop."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._count_lock:
-            self._waiting += 1  # coroutine callers (ASGI) are not shed: counted only
-        self._queue.put((loop, functools.partial(_settle, future), fn, args, None))
-        return future
-
     def _work(self) -> None:
         while True:
             item = self._queue.get()
@@ -252,15 +278,6 @@ class WorkerPool:
 def _health_answer(verdict: tuple[int, bytes]) -> Answer:
     status, body = verdict
     return Answer(status, body, "ok" if status == 200 else "down", recorded=False)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
 
 
 class GatewayApp:
@@ -513,17 +530,17 @@ class GatewayApp:
                 body = await self._read_body(headers, receive)
             except _Disconnected:
                 return
-            future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            waiter = _AsgiWaiter()
             answer = self.handle(
                 scope["method"],
                 scope["path"],
                 scope.get("query_string", b""),
                 headers,
                 body,
-                future.set_result,
+                waiter,
             )
-            if answer is None:
-                answer = await future
+            if answer is None:  # queued for a worker (or shed: answered at once above)
+                answer = await waiter.wait(receive)
             await _respond(send, answer)
         elif kind == "lifespan":
             await self._lifespan(receive, send)

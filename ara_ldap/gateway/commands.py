@@ -82,13 +82,14 @@ def serve(
     """Serve Asterisk's res_config_curl protocol over HTTP (docs/gateway.md)."""
     try:
         from ara_ldap.config import GatewaySettings
-        from ara_ldap.gateway import server as _server  # noqa: F401  (the extra is there)
+        from ara_ldap.gateway import server as _server  # (and the extra is there)
     except ModuleNotFoundError as exc:
         _fail(f"{exc.name} is not installed: pip install 'ara-ldap[gateway]'")
     try:
         settings = _settings(ctx)
         if prefix is not None:
             prefix = GatewaySettings(prefix=prefix).prefix  # same validation as the file
+        _server.tls_context(settings.gateway.tls)  # a bad certificate: one line, now
     except AraError as exc:
         _fail(str(exc))
     except ValueError as exc:

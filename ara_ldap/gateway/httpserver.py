@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from ara_ldap.errors import ConfigError
 from ara_ldap.gateway.app import TEXT, Answer, GatewayApp
 
 log = logging.getLogger("ara_ldap.gateway")
@@ -438,8 +439,41 @@ class HttpServer:
                 await asyncio.wait_for(listener.wait_closed(), 1.0)
 
 
-def ssl_context(certfile: str, keyfile: str | None) -> ssl.SSLContext:
-    """A server TLS context with the default (secure) protocol settings."""
+def ssl_context(
+    certfile: str, keyfile: str | None, *, client_ca: str | None = None
+) -> ssl.SSLContext:
+    """A server TLS context with the default (secure) protocol settings; with
+    ``client_ca``, a client must present a certificate signed by that CA (and only that
+    CA: the system's CAs are not loaded), else the handshake fails.
+
+    Errors name the file and the setting (``gateway.tls.*``) so that start-up fails with
+    one line saying what to fix, instead of an OpenSSL traceback."""
+    files = [("certfile", certfile), ("keyfile", keyfile), ("client_ca", client_ca)]
+    for setting, path in files:
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"gateway.tls.{setting}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certfile, keyfile)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"gateway.tls: {certfile}{' and ' + keyfile if keyfile else ''} are not a PEM "
+            f"certificate and its private key ({exc.reason or exc})"
+        ) from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"gateway.tls.client_ca: {client_ca} holds no PEM CA certificate "
+                f"({exc.reason or exc})"
+            ) from None
+        context.verify_mode = ssl.CERT_REQUIRED
     return context

@@ -15,7 +15,8 @@ import signal
 import socket
 import ssl
 import threading
-from typing import Any
+import time
+from typing import Any, Self
 
 from ara_ldap.config import GatewayTls, Settings
 from ara_ldap.gateway.app import GatewayApp
@@ -49,10 +50,17 @@ def create_app(settings: Settings, realtime: Realtime, *, prefix: str | None = N
 
 
 def tls_context(tls: GatewayTls | None) -> ssl.SSLContext | None:
-    """The server TLS context for ``gateway.tls`` (None: plain HTTP)."""
+    """The server TLS context for ``gateway.tls`` (None: plain HTTP); with ``client_ca``,
+    clients must present a certificate that CA signed (mutual TLS).  A missing or
+    unreadable file, or a key that does not fit the certificate, is a
+    :class:`~ara_ldap.errors.ConfigError` naming the setting and the file."""
     if tls is None:
         return None
-    return ssl_context(str(tls.certfile), str(tls.keyfile) if tls.keyfile else None)
+    return ssl_context(
+        str(tls.certfile),
+        str(tls.keyfile) if tls.keyfile else None,
+        client_ca=str(tls.client_ca) if tls.client_ca else None,
+    )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -86,11 +94,13 @@ def base_url(host: str, port: int, tls: bool, prefix: str) -> str:
     return f"{'https' if tls else 'http'}://{host}:{port}{prefix}"
 
 
-class GatewayServer:
-    """One :class:`GatewayApp` served on one listening socket by one process.
-
-    ``run()`` blocks (and handles SIGTERM/SIGINT in the main thread); ``start()`` runs it in
-    a background thread for tests and benchmarks, ``stop()`` shuts it down gracefully.
+class ListeningServer:
+    """What every way of serving one :class:`GatewayApp` on one listening socket shares
+    (this module's server and :mod:`~ara_ldap.gateway.uvicorn_server`'s): construction
+    from ``settings.gateway``, the socket opened early (so the port is known and errors
+    show before serving), the URL to give Asterisk, and ``start``/``stop`` on a
+    background thread for tests and benchmarks.  Subclasses serve in :meth:`run` (which
+    blocks and handles SIGTERM/SIGINT in the main thread) and end it in :meth:`_signal_stop`.
     """
 
     def __init__(
@@ -109,12 +119,12 @@ class GatewayServer:
         self.tls = tls
         self.keepalive_timeout = keepalive_timeout
         self.graceful_timeout = graceful_timeout
-        self.http: HttpServer | None = None
-        self.started = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """The subclass's own state, built at construction (a bad certificate fails here)."""
 
     @classmethod
     def from_settings(
@@ -124,7 +134,7 @@ class GatewayServer:
         *,
         host: str | None = None,
         port: int | None = None,
-    ) -> GatewayServer:
+    ) -> Self:
         """A server for ``app`` with ``settings.gateway`` (``host``/``port`` override it)."""
         gw = settings.gateway
         return cls(
@@ -150,6 +160,57 @@ class GatewayServer:
         """The base URL (prefix included) to give Asterisk."""
         return base_url(self.host, self.port, self.tls is not None, self.app.prefix)
 
+    def run(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _is_started(self) -> bool:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _signal_stop(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Serve from a background thread; returns once the server accepts connections."""
+        self.bind()
+        thread = self._thread = threading.Thread(
+            target=self.run, name="ara-gateway-server", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._is_started():
+            if not thread.is_alive():
+                raise RuntimeError("the gateway server stopped during start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway server did not start within {timeout} s")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful shutdown of a server started with :meth:`start`."""
+        self._signal_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class GatewayServer(ListeningServer):
+    """One :class:`GatewayApp` served on one listening socket by one process, on the lean
+    HTTP server (:mod:`ara_ldap.gateway.httpserver`)."""
+
+    def _prepare(self) -> None:
+        self.http: HttpServer | None = None
+        self.started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        #: Built now: a bad certificate or key fails here, before anything is served.
+        self._ssl = tls_context(self.tls)
+
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (or :meth:`stop`), then shut down gracefully and
         stop the app's worker threads."""
@@ -164,9 +225,8 @@ class GatewayServer:
     async def _serve(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        context = tls_context(self.tls)
         self.http = HttpServer(
-            self.app, keepalive_timeout=self.keepalive_timeout, ssl_context=context
+            self.app, keepalive_timeout=self.keepalive_timeout, ssl_context=self._ssl
         )
         await self.http.serve(sock)
         handled: list[signal.Signals] = []
@@ -182,27 +242,11 @@ class GatewayServer:
             for sig in handled:
                 loop.remove_signal_handler(sig)
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Serve from a background thread; returns once the server accepts connections."""
-        self.bind()
-        self._thread = threading.Thread(target=self.run, name="ara-gateway-server", daemon=True)
-        self._thread.start()
-        if not self.started.wait(timeout):
-            raise RuntimeError(f"the gateway server did not start within {timeout} s")
+    def _is_started(self) -> bool:
+        return self.started.is_set()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Graceful shutdown of a server started with :meth:`start`."""
+    def _signal_stop(self) -> None:
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
                 loop.call_soon_threadsafe(stopping.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> GatewayServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -26,15 +26,13 @@ import logging
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import uvicorn
 
-from ara_ldap.config import GatewayTls, Settings
-from ara_ldap.gateway.app import GatewayApp
 from ara_ldap.gateway.httpserver import set_nodelay
+from ara_ldap.gateway.server import ListeningServer, tls_context
 
 log = logging.getLogger("ara_ldap.gateway")
 
@@ -175,29 +173,16 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-class UvicornServer:
-    """uvicorn serving one :class:`GatewayApp` on one listening socket.
+class UvicornServer(ListeningServer):
+    """uvicorn serving one :class:`GatewayApp` on one listening socket (TLS, mutual TLS,
+    shedding and the rest as on the lean server: the same app, the same context)."""
 
-    ``run()`` blocks (and handles SIGTERM/SIGINT in the main thread); ``start()`` runs it in
-    a background thread for tests and benchmarks, ``stop()`` shuts it down gracefully.
-    """
-
-    def __init__(
-        self,
-        app: GatewayApp,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 8389,
-        tls: GatewayTls | None = None,
-        keepalive_timeout: float = 75.0,
-        graceful_timeout: float = 10.0,
-    ) -> None:
-        self.app = app
-        self.tls = tls
+    def _prepare(self) -> None:
+        context = tls_context(self.tls)  # built now: a bad certificate fails here
         self.config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
+            self.app,
+            host=self.host,
+            port=self.requested_port,
             http=_protocol_class(),
             loop=_loop_name(),
             lifespan="on",
@@ -208,84 +193,25 @@ class UvicornServer:
             server_header=False,
             date_header=False,
             proxy_headers=False,
-            timeout_keep_alive=keepalive_timeout,  # type: ignore[arg-type]
-            timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]
-            ssl_certfile=str(tls.certfile) if tls else None,
-            ssl_keyfile=str(tls.keyfile) if tls and tls.keyfile else None,
+            timeout_keep_alive=self.keepalive_timeout,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=self.graceful_timeout,  # type: ignore[arg-type]
+            # The lean server's context (client CA included), not uvicorn's own loading.
+            ssl_context_factory=(lambda _config, _default: context) if context else None,
         )
         self.server = _Server(self.config)
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    def from_settings(
-        cls,
-        app: GatewayApp,
-        settings: Settings,
-        *,
-        host: str | None = None,
-        port: int | None = None,
-    ) -> UvicornServer:
-        """A server for ``app`` with ``settings.gateway`` (``host``/``port`` override it)."""
-        gw = settings.gateway
-        return cls(
-            app,
-            host=host or gw.host,
-            port=gw.port if port is None else port,
-            tls=gw.tls,
-            keepalive_timeout=gw.keepalive_timeout,
-        )
 
     def bind(self) -> socket.socket:
-        """Open the listening socket now (so the port is known and errors show early)."""
-        if self._sock is None:
-            host = self.config.host
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, self.config.port))
-            except OSError:
-                sock.close()
-                raise
-            sock.listen(self.config.backlog)
-            sock.set_inheritable(True)
-            self._sock = sock
-        return self._sock
-
-    @property
-    def port(self) -> int:
-        return int(self.bind().getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL (prefix included) to give Asterisk."""
-        scheme = "https" if self.tls else "http"
-        host = self.config.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{scheme}://{host}:{self.port}{self.app.prefix}"
+        """The listening socket, inheritable (uvicorn's own reload/worker modes expect it)."""
+        sock = super().bind()
+        sock.set_inheritable(True)
+        return sock
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (or :meth:`stop`), then shut down gracefully."""
         self.server.run(sockets=[self.bind()])
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Serve from a background thread; returns once the server accepts connections."""
-        self.bind()
-        self._thread = threading.Thread(target=self.run, name="ara-gateway-server", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the gateway server stopped during start-up")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway server did not start within {timeout} s")
-            time.sleep(0.01)
+    def _is_started(self) -> bool:
+        return bool(self.server.started)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Graceful shutdown of a server started with :meth:`start`."""
+    def _signal_stop(self) -> None:
         self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

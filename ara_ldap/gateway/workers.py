@@ -402,6 +402,7 @@ class Supervisor:
         self.requested_port = port
         self.prefix = prefix
         self.tls = tls
+        tls_context(tls)  # a bad certificate fails here, once, not in every worker
         self.graceful_timeout = graceful_timeout
         self.log_setup = log_setup
         self.options = {

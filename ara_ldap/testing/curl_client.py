@@ -157,6 +157,8 @@ class AsteriskCurlClient:
         userpwd: tuple[str, str] | None = None,
         user_agent: str = USER_AGENT,
         cafile: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
     ) -> None:
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -171,6 +173,9 @@ class AsteriskCurlClient:
         self.user_agent = user_agent
         #: ``ssl_cainfo``: verify the gateway's certificate against this CA file.
         self.cafile = cafile
+        #: ``ssl_cert`` / ``ssl_key``: the client certificate presented (mutual TLS).
+        self.certfile = certfile
+        self.keyfile = keyfile
         if parts.username is not None and userpwd is None:
             userpwd = (parts.username, parts.password or "")
         self._auth = (
@@ -194,6 +199,8 @@ class AsteriskCurlClient:
         if self._conn is None:
             if self.scheme == "https":
                 context = ssl.create_default_context(cafile=self.cafile)
+                if self.certfile is not None:
+                    context.load_cert_chain(self.certfile, self.keyfile)
                 self._conn = http.client.HTTPSConnection(
                     self.host, self.port, timeout=self.timeout, context=context
                 )

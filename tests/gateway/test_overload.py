@@ -1,5 +1,6 @@
 """Overload with a hung directory: a bounded worker queue sheds at once with the failure
-encoding and a metric, and a queued request whose client has gone is never run."""
+encoding and a metric, and a queued request whose client has gone is never run; on the
+lean server and on the ASGI adapter (uvicorn) alike."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
 from ara_ldap.criteria import Criterion
 from ara_ldap.gateway.app import GatewayApp
-from ara_ldap.gateway.server import GatewayServer, create_app
+from ara_ldap.gateway.server import GatewayServer, ListeningServer, create_app
 from ara_ldap.realtime import Realtime
 from ara_ldap.record import Record
 from ara_ldap.testing.curl_client import raw_request, read_raw_response
@@ -32,9 +33,14 @@ FAILURE_STATUS = 503
 class Gateway:
     """A gateway serving ``realtime`` on a free loopback port, in a background thread."""
 
-    def __init__(self, settings: Any, realtime: Realtime) -> None:
+    def __init__(self, settings: Any, realtime: Realtime, flavour: str = "lean") -> None:
         self.app: GatewayApp = create_app(settings, realtime)
-        self.server = GatewayServer.from_settings(self.app, settings, host="127.0.0.1", port=0)
+        kind: type[ListeningServer] = GatewayServer
+        if flavour == "uvicorn":
+            from ara_ldap.gateway.uvicorn_server import UvicornServer
+
+            kind = UvicornServer
+        self.server = kind.from_settings(self.app, settings, host="127.0.0.1", port=0)
         self.server.start()
         self.port = self.server.port
         self.realtime = realtime
@@ -64,9 +70,14 @@ class CountingBackend:
         return getattr(self._inner, name)
 
 
-@pytest.fixture
-def hung(fresh_slapd: Slapd) -> Iterator[tuple[Gateway, CountingBackend, Slapd]]:
-    """One worker, a queue of 2, on a directory the test freezes (resumed afterwards)."""
+@pytest.fixture(params=["lean", "uvicorn"])
+def hung(
+    request: pytest.FixtureRequest, fresh_slapd: Slapd
+) -> Iterator[tuple[Gateway, CountingBackend, Slapd]]:
+    """One worker, a queue of 2, on a directory the test freezes (resumed afterwards);
+    served by the lean server or by uvicorn through the ASGI adapter."""
+    if request.param == "uvicorn":
+        pytest.importorskip("uvicorn")
     settings = load_settings(
         {
             "backends": {"directory": ldap_backend_config(fresh_slapd, timeout=TIMEOUT)},
@@ -81,7 +92,7 @@ def hung(fresh_slapd: Slapd) -> Iterator[tuple[Gateway, CountingBackend, Slapd]]
     plain = open_realtime(settings)
     counting = CountingBackend(plain.backends["directory"])
     realtime = Realtime({"directory": counting}, settings.routes(), settings.static)  # type: ignore[dict-item]
-    gateway = Gateway(settings, realtime)
+    gateway = Gateway(settings, realtime, request.param)
     try:
         with gateway.connect() as sock:  # warm: a pooled connection exists
             sock.sendall(single(gateway.port))
