@@ -37,7 +37,7 @@ import http.client
 import re
 import socket
 import ssl
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -422,6 +422,110 @@ class AsteriskCurlClient:
                 out.append(current)
             current.variables.append((var_name, var_val))
         return out
+
+
+# Priority failover (extconfig.conf) ---------------------------------------------------------
+
+
+class PriorityFailover:
+    """Realtime calls over several ``family => curl,URL,,PRIORITY`` mappings of one family,
+    with the core's failover loop between them, as Asterisk does it: each client is one
+    priority (1, 2, ...) and is asked in turn until the rule of the operation says stop.
+
+    The rules are ``main/config.c``'s (``ast_load_realtime_all_fields``,
+    ``ast_load_realtime_multientry_fields``, ``ast_update_realtime``,
+    ``ast_update2_realtime``, ``ast_store_realtime``, ``ast_destroy_realtime``,
+    ``ast_realtime_require_field`` in ``asterisk/asterisk`` at ``f0c1c1a7b7``;
+    realtime-api.md §11.2-§11.3, curl-protocol.md §1.2), applied to what
+    ``res_config_curl`` returns:
+
+    * single: the next priority when the driver returns NULL, i.e. when the first line of
+      the body has no key (an empty body: "not found" and "gateway down" alike); the
+      core's empty-value filter runs after the loop;
+    * multi: never fails over: the curl driver always returns a config object, possibly
+      empty, and the loop stops at the first non-NULL one;
+    * update, store, destroy: the next priority while the result is < 0;
+    * update2: the next priority unless the result is exactly 0 (so a successful update2
+      that changed rows is sent to the next priority too); the last result is returned;
+    * require: the first priority that answers 0 wins; -1 if none does;
+    * static: priority 1 only (static loading has no failover).
+    """
+
+    def __init__(self, clients: Sequence[AsteriskCurlClient]) -> None:
+        if not clients:
+            raise ValueError("give one client per priority, priority 1 first")
+        self.clients = list(clients)
+        #: The priority (1-based) that gave the last answer (or the last one tried).
+        self.answered_by = 0
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def __enter__(self) -> PriorityFailover:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def single(self, family: str, fields: PairsLike, *, keep_empty: bool = False) -> Record | None:
+        """``ast_load_realtime`` (``keep_empty``: ``ast_load_realtime_all``)."""
+        for priority, client in enumerate(self.clients, 1):
+            self.answered_by = priority
+            found = client.single(family, fields, keep_empty=True)  # the driver's result
+            if found is not None:
+                if keep_empty:
+                    return found
+                pairs = [(n, "" if v == " " else v) for n, v in found if v != ""]
+                return Record(pairs) if pairs else None
+        return None
+
+    def multi_named(self, family: str, fields: PairsLike) -> list[tuple[str, Record]]:
+        """``ast_load_realtime_multientry``: priority 1's answer, even empty (see above)."""
+        self.answered_by = 1
+        return self.clients[0].multi_named(family, fields)
+
+    def multi(self, family: str, fields: PairsLike) -> list[Record]:
+        return [record for _, record in self.multi_named(family, fields)]
+
+    def _while_negative(self, call: Callable[[AsteriskCurlClient], int]) -> int:
+        result = -1
+        for priority, client in enumerate(self.clients, 1):
+            self.answered_by = priority
+            result = call(client)
+            if result >= 0:
+                break
+        return result
+
+    def update(self, family: str, keyfield: str, lookup: str, changes: PairsLike) -> int:
+        return self._while_negative(lambda c: c.update(family, keyfield, lookup, changes))
+
+    def store(self, family: str, record: PairsLike) -> int:
+        return self._while_negative(lambda c: c.store(family, record))
+
+    def destroy(self, family: str, fields: PairsLike) -> int:
+        return self._while_negative(lambda c: c.destroy(family, fields))
+
+    def update2(self, family: str, lookup: PairsLike, changes: PairsLike) -> int:
+        result = -1
+        for priority, client in enumerate(self.clients, 1):
+            self.answered_by = priority
+            result = client.update2(family, lookup, changes)
+            if result == 0:
+                break
+        return result
+
+    def require(self, family: str, requirements: Iterable[Requirement]) -> int:
+        wanted = list(requirements)
+        for priority, client in enumerate(self.clients, 1):
+            self.answered_by = priority
+            if client.require(family, wanted) == 0:
+                return 0
+        return -1
+
+    def static(self, filename: str, family: str = "ast_config") -> list[Category]:
+        self.answered_by = 1
+        return self.clients[0].static(filename, family)
 
 
 # Raw wire helpers (byte-exact replays) ---------------------------------------------------------
