@@ -16,33 +16,11 @@ from ara_ldap.criteria import parse_criteria
 from ara_ldap.errors import Conflict
 from ara_ldap.pjsip_columns import COLUMNS, GENERIC_TABLES
 from ara_ldap.realtime import Realtime
+from ara_ldap.testing.conformance.dataset_pjsip import CONTACT_DIGEST, sorcery_contact
 from ara_ldap.testing.ldap import ldap_settings
 from ara_ldap.testing.slapd import Slapd
 
-HASH = "0123456789abcdef0123456789abcdef"
 PJSIP = [*COLUMNS, *GENERIC_TABLES]
-
-
-def contact(aor: str, expires: str = "1764153600", digest: str = HASH) -> list[tuple[str, str]]:
-    """A contact store body in the order Asterisk 20.20.1 sends it (pjsip.md 6)."""
-    return [
-        ("id", f"{aor};@{digest}"),
-        ("via_addr", "192.0.2.10"),
-        ("qualify_timeout", "3.000000"),
-        ("qualify_2xx_only", "false"),
-        ("call_id", "a84b4c76e66710"),
-        ("reg_server", ""),
-        ("prune_on_boot", "no"),
-        ("path", ""),
-        ("endpoint", aor),
-        ("via_port", "5060"),
-        ("authenticate_qualify", "no"),
-        ("uri", f"sip:{aor}@192.0.2.10:5060;transport=udp;rinstance=x;ob"),
-        ("qualify_frequency", "0"),
-        ("user_agent", "Phone/1.0 (X11; Linux x86_64)"),
-        ("expiration_time", expires),
-        ("outbound_proxy", ""),
-    ]
 
 
 def conn(slapd: Slapd) -> ldap3.Connection:
@@ -65,8 +43,9 @@ def ldap_backend(rt: Realtime) -> LdapBackend:
     return backend
 
 
-def contacts_dn(slapd: Slapd) -> str:
-    return f"ou=contacts,ou=pjsip-volatile,{slapd.suffix}"
+def contact_dn(slapd: Slapd, aor: str) -> str:
+    """The DN of :func:`sorcery_contact` ``(aor)`` (the ``;`` of its id escaped)."""
+    return f"astContactId={aor}\\;@{CONTACT_DIGEST},ou=contacts,ou=pjsip-volatile,{slapd.suffix}"
 
 
 # Reading the fixtures ---------------------------------------------------------------------
@@ -168,22 +147,22 @@ def test_no_pjsip_family_splits_values_on_semicolons(shared_rt: Realtime, family
 
 
 def test_a_contact_id_is_escaped_in_the_dn(rt: Realtime, fresh_slapd: Slapd) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    entry = raw_entry(fresh_slapd, f"astContactId=1001\\;@{HASH},{contacts_dn(fresh_slapd)}")
-    assert entry["astContactId"] == [f"1001;@{HASH}"]
+    rt.store("ps_contacts", sorcery_contact("1001"))
+    entry = raw_entry(fresh_slapd, contact_dn(fresh_slapd, "1001"))
+    assert entry["astContactId"] == [f"1001;@{CONTACT_DIGEST}"]
 
 
 def test_storing_a_contact_writes_its_aor_as_a_derived_attribute(
     rt: Realtime, fresh_slapd: Slapd
 ) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    entry = raw_entry(fresh_slapd, f"astContactId=1001\\;@{HASH},{contacts_dn(fresh_slapd)}")
+    rt.store("ps_contacts", sorcery_contact("1001"))
+    entry = raw_entry(fresh_slapd, contact_dn(fresh_slapd, "1001"))
     assert entry["astContactAor"] == ["1001"]
 
 
 def test_the_derived_aor_is_not_a_field_of_the_record(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    record = rt.single("ps_contacts", {"id": f"1001;@{HASH}"})
+    rt.store("ps_contacts", sorcery_contact("1001"))
+    record = rt.single("ps_contacts", {"id": f"1001;@{CONTACT_DIGEST}"})
     assert record is not None and "aor" not in record.grouped()
 
 
@@ -332,10 +311,10 @@ def renamed(fresh_slapd: Slapd) -> Iterator[Realtime]:
 
 
 def test_a_renamed_contact_family_uses_the_derived_aor(renamed: Realtime) -> None:
-    renamed.store("contacts", contact("a_b"))
-    renamed.store("contacts", contact("axb"))
+    renamed.store("contacts", sorcery_contact("a_b"))
+    renamed.store("contacts", sorcery_contact("axb"))
     assert [r.get("id") for r in renamed.multi("contacts", {"id LIKE": "a_b;@%"})] == [
-        f"a_b;@{HASH}"
+        f"a_b;@{CONTACT_DIGEST}"
     ]
 
 

@@ -13,36 +13,15 @@ from ara_ldap.criteria import parse_criteria
 from ara_ldap.errors import Conflict
 from ara_ldap.pjsip_columns import COLUMNS, GENERIC_COLUMNS, is_integer
 from ara_ldap.realtime import Realtime
+from ara_ldap.testing.conformance.dataset_pjsip import sorcery_contact
 from tests.sql.conftest import RawInsert, RawSelect, Target
 
-HASH = "0123456789abcdef0123456789abcdef"
 INTEGER_COLUMNS = [
     (table, column)
     for table, cols in {**COLUMNS, **GENERIC_COLUMNS}.items()
     for column, type_ in cols
     if is_integer(type_)
 ]
-
-
-def contact(aor: str, expires: str = "1764153600", digest: str = HASH) -> list[tuple[str, str]]:
-    """A contact store body in the order Asterisk 20.20.1 sends it (pjsip.md 6)."""
-    return [
-        ("id", f"{aor};@{digest}"),
-        ("via_addr", "192.0.2.10"),
-        ("qualify_2xx_only", "false"),
-        ("call_id", "a84b4c76e66710"),
-        ("reg_server", ""),
-        ("prune_on_boot", "no"),
-        ("path", ""),
-        ("endpoint", aor),
-        ("via_port", "5060"),
-        ("authenticate_qualify", "no"),
-        ("uri", f"sip:{aor}@192.0.2.10:5060;transport=udp;rinstance=x;ob"),
-        ("qualify_frequency", "0"),
-        ("user_agent", "Phone/1.0 (X11; Linux x86_64)"),
-        ("expiration_time", expires),
-        ("outbound_proxy", ""),
-    ]
 
 
 @pytest.mark.parametrize(("table", "column"), INTEGER_COLUMNS)
@@ -62,13 +41,13 @@ def test_the_contact_id_is_the_table_key(backend: SqlBackend) -> None:
 
 
 def test_a_contact_uri_with_semicolons_is_stored_raw(rt: Realtime, raw_column: RawSelect) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    assert raw_column("ps_contacts", "uri") == [dict(contact("1001"))["uri"]]
+    rt.store("ps_contacts", sorcery_contact("1001"))
+    assert raw_column("ps_contacts", "uri") == [dict(sorcery_contact("1001"))["uri"]]
 
 
-def test_unqualified_fetch_returns_every_contact(rt: Realtime) -> None:
-    rt.store("ps_contacts", contact("1001"))
-    rt.store("ps_contacts", contact("1002"))
+def test_unqualified_fetch_returns_every_sorcery_contact(rt: Realtime) -> None:
+    rt.store("ps_contacts", sorcery_contact("1001"))
+    rt.store("ps_contacts", sorcery_contact("1002"))
     assert len(rt.multi("ps_contacts", {"id LIKE": "%"})) == 2
 
 
@@ -88,9 +67,9 @@ def test_a_family_without_store_existing_refuses_a_duplicate(target: Target) -> 
         assert isinstance(backend, SqlBackend)
         with backend.engine.begin() as conn:
             conn.execute(backend.table_info("ps_contacts").table.delete())
-        realtime.store("ps_contacts", contact("1001"))
+        realtime.store("ps_contacts", sorcery_contact("1001"))
         with pytest.raises(Conflict):
-            realtime.store("ps_contacts", contact("1001"))
+            realtime.store("ps_contacts", sorcery_contact("1001"))
 
 
 def test_several_auths_are_stored_as_one_comma_list(rt: Realtime, raw_column: RawSelect) -> None:

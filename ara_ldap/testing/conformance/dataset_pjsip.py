@@ -65,6 +65,35 @@ def contact_id(aor: str, uri: str) -> str:
     return f"{aor};@{hashlib.md5(uri.encode()).hexdigest()}"
 
 
+#: The md5 part of the ids :func:`sorcery_contact` gives (a fixed one, so tests can name DNs).
+CONTACT_DIGEST = "0123456789abcdef0123456789abcdef"
+
+
+def sorcery_contact(
+    aor: str, expires: str = "1764153600", digest: str = CONTACT_DIGEST
+) -> list[tuple[str, str]]:
+    """A contact ``store`` body (``id`` = ``<aor>;@<digest>`` first) in the order Asterisk
+    20.20.1 sends it (pjsip.md §6), empty values included."""
+    return [
+        ("id", f"{aor};@{digest}"),
+        ("via_addr", "192.0.2.10"),
+        ("qualify_timeout", "3.000000"),
+        ("qualify_2xx_only", "false"),
+        ("call_id", "a84b4c76e66710"),
+        ("reg_server", ""),
+        ("prune_on_boot", "no"),
+        ("path", ""),
+        ("endpoint", aor),
+        ("via_port", "5060"),
+        ("authenticate_qualify", "no"),
+        ("uri", f"sip:{aor}@192.0.2.10:5060;transport=udp;rinstance=x;ob"),
+        ("qualify_frequency", "0"),
+        ("user_agent", "Phone/1.0 (X11; Linux x86_64)"),
+        ("expiration_time", expires),
+        ("outbound_proxy", ""),
+    ]
+
+
 #: ``expiration_time <= EXPIRY_CUTOFF`` numerically matches the contacts expiring at 80
 #: and 999999999; as strings it would match none of them (and would match nothing else).
 EXPIRY_CUTOFF = "1000000000"
