@@ -198,6 +198,9 @@ class LdapBackendSettings(_PasswordSource):
 
     type: Literal["ldap"]
     urls: list[str] = Field(min_length=1)
+    #: Servers for writes (e.g. the providers), when ``urls`` lists read-only consumers;
+    #: unset: writes go to ``urls``.  Each list has its own failover and failback.
+    write_urls: list[str] | None = None
     base_dn: str = ""
     bind_dn: str | None = None
     connect_timeout: float = Field(3.0, gt=0)
@@ -221,7 +224,7 @@ class LdapBackendSettings(_PasswordSource):
     default_families: bool = True
     families: dict[str, LdapFamily] = {}
 
-    @field_validator("urls", mode="before")
+    @field_validator("urls", "write_urls", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -247,6 +250,15 @@ class LdapBackendSettings(_PasswordSource):
                 )
         return out
 
+    @field_validator("write_urls")
+    @classmethod
+    def _check_write_urls(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("list at least one write server, or leave write_urls unset")
+        return cls._check_urls(v)
+
     def bind_password(self) -> str | None:
         """The bind password from whichever source is configured (read at start-up)."""
         return self.resolve_password()
@@ -259,7 +271,7 @@ class LdapBackendSettings(_PasswordSource):
         if self.client_key_file and not self.client_cert_file:
             raise ValueError("client_key_file is set but client_cert_file is not")
         if self.bind_dn and not self.allow_cleartext_bind:
-            for url in self.urls:
+            for url in [*self.urls, *(self.write_urls or [])]:
                 cleartext = url.startswith("ldap://") and not self.uses_start_tls(url)
                 if cleartext and not is_loopback_url(url):
                     raise ValueError(

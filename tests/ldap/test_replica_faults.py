@@ -1,25 +1,42 @@
-"""A consumer routed first, its provider second (docs/replication.md): writes land on the
-provider, and a closed loop of reads keeps answering while the consumer is killed, frozen
-or restarted.  Figures (failover gap, longest call) are printed for docs/replication.md."""
+"""Faults on a replicated directory under a closed loop of reads and writes, through ONE
+backend that reads from the consumer first (``urls``) and writes to the provider
+(``write_urls``): ``kill -9``, ``SIGSTOP`` and restart of each node in turn, then the same
+on a multi-provider pair.  Measured per run (printed for docs/replication.md): the read
+failover gap (the longest time without a successful read around the fault), the longest
+call, acknowledged / unknown / failed writes; asserted: no acknowledged write lost (the
+entry sets, DN and attributes, of every node equal after catch-up and holding every
+acknowledged record), no hung call, codec order intact when read from the consumer.
+
+Timing bounds carry slack for the shared, loaded 2-core test machine; the figures the
+docs quote are upper bounds measured there."""
 
 from __future__ import annotations
 
-import os
-import signal
+import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import ldap3
 import pytest
 
+from ara_ldap.backends.ldap.connection import WriteOutcomeUnknown
 from ara_ldap.bootstrap import open_realtime
 from ara_ldap.config import load_settings
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_backend_config
-from ara_ldap.testing.slapd import find_fixture_ldifs
-from ara_ldap.testing.topology import Topology
+from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs
+from ara_ldap.testing.topology import Topology, multi_provider_topology, wait_until
 
-TIMEOUT = 2  # the backends' operation timeout (whole seconds)
+TIMEOUT = 2  # the backend's operation timeout (whole seconds): one call's budget
+RETRY_INTERVAL = 0.5
+SLACK = 0.6  # scheduling on the loaded 2-core machine
+#: Target 50 ms (issue 11); asserted with room for a loaded machine's scheduling.
+GAP_BOUND = 0.3
+CODECS = ("ulaw", "alaw", "gsm", "g729")
+ORDERS = list(itertools.permutations(CODECS))
 
 
 @pytest.fixture
@@ -29,94 +46,314 @@ def topology(topology_factory: Any) -> Topology:
 
 
 @pytest.fixture
-def routed(topology: Topology) -> Iterator[Realtime]:
-    """sippeers read from the consumer first, the provider second."""
-    options = {"timeout": TIMEOUT, "connect_timeout": 0.5, "retry_interval": 1}
-    backends = {
-        "replica": ldap_backend_config(topology.consumers[0], **options),
-        "provider": ldap_backend_config(topology.provider, **options),
-    }
-    settings = load_settings(
-        {"backends": backends, "families": {"sippeers": ["replica", "provider"]}}
+def pair(topology_factory: Any) -> Iterator[Topology]:
+    """Two delta-syncrepl providers holding the fixtures (topology_factory: slapd or skip)."""
+    del topology_factory
+    result = multi_provider_topology(ldifs=find_fixture_ldifs())
+    yield result
+    result.close()
+
+
+def _backend(read: list[Slapd], write: list[Slapd]) -> Realtime:
+    """One backend: reads from ``read`` in order, writes to ``write`` in order; warm."""
+    config = ldap_backend_config(
+        read[0],
+        urls=[n.url for n in read],
+        write_urls=[n.url for n in write],
+        timeout=TIMEOUT,
+        connect_timeout=0.5,
+        retry_interval=RETRY_INTERVAL,
+        value_order="prefix",  # plain consumers scramble server order (docs/replication.md)
     )
-    realtime = open_realtime(settings)
-    # Warm both pools as a running gateway's would be: the figures measure the
-    # failover, not the first connection to a backend that has never been used.
-    for backend in realtime.route("sippeers"):
-        backend.ping()
-    yield realtime
-    realtime.close()
+    realtime = open_realtime(
+        load_settings({"backends": {"directory": config}, "families": {"sippeers": ["directory"]}})
+    )
+    # Warm both pools as a running gateway's are: the figures measure the failover.
+    realtime.single("sippeers", {"name": "alice"})
+    realtime.store("sippeers", {"name": "warm", "host": "dynamic"})
+    return realtime
 
 
-def _read_loop(realtime: Realtime, seconds: float, fault: Callable[[], None]) -> dict[str, float]:
-    """Read alice in a closed loop for ``seconds``, running ``fault`` after a quarter of it;
-    returns the failures, the calls and the longest call (ms)."""
-    failures = calls = 0
-    longest = 0.0
-    start = time.monotonic()
-    faulted = False
-    while time.monotonic() - start < seconds:
-        if not faulted and time.monotonic() - start > seconds / 4:
-            fault()
-            faulted = True
-        began = time.monotonic()
-        try:
-            found = realtime.single("sippeers", {"name": "alice"}) is not None
-        except Exception:
-            found = False
-        longest = max(longest, time.monotonic() - began)
-        calls += 1
-        failures += not found
-    return {"failures": failures, "calls": calls, "longest_ms": longest * 1000}
+@dataclass
+class Loop:
+    """A reader and a writer thread calling back to back until :meth:`stop`."""
+
+    realtime: Realtime
+    reads: list[tuple[float, float, bool]] = field(default_factory=list)
+    writes: list[tuple[float, float, str]] = field(default_factory=list)
+    acknowledged: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for target in (self._read, self._write):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> int:
+        """Stop the loop; the number of calls still hung after one budget plus slack."""
+        self._stop.set()
+        give_up = time.monotonic() + TIMEOUT + SLACK
+        for thread in self._threads:
+            thread.join(max(0.0, give_up - time.monotonic()))
+        return sum(thread.is_alive() for thread in self._threads)
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                ok = self.realtime.single("sippeers", {"name": "alice"}) is not None
+            except Exception:
+                ok = False
+            self.reads.append((began, time.monotonic(), ok))
+
+    def _write(self) -> None:
+        for number in itertools.count():
+            if self._stop.is_set():
+                return
+            name = f"w{number}"
+            codecs = ORDERS[number % len(ORDERS)]
+            record = [("name", name), ("host", "dynamic"), *(("allow", c) for c in codecs)]
+            began = time.monotonic()
+            try:
+                self.realtime.store("sippeers", record)
+                outcome = "ok"
+                self.acknowledged[name] = codecs
+            except WriteOutcomeUnknown:
+                outcome = "unknown"
+                self.unknown.append(name)
+            except Exception:
+                outcome = "failed"
+            self.writes.append((began, time.monotonic(), outcome))
+            time.sleep(0.002)  # leave the reader the GIL now and then
+
+    # -- figures ----------------------------------------------------------------------
+    def gap(self, since: float) -> float:
+        """The longest time without a successful read completing, from the last success
+        before ``since`` on (seconds)."""
+        ends = sorted(end for _, end, ok in self.reads if ok)
+        before = [e for e in ends if e <= since]
+        after = [e for e in ends if e > since]
+        points = before[-1:] + after
+        return max((b - a for a, b in itertools.pairwise(points)), default=float("inf"))
+
+    def longest(self) -> float:
+        return max(end - began for began, end, _ in [*self.reads, *self.writes])
+
+    def slowest_read_after_first_slow(self, since: float, slow: float = 0.1) -> float:
+        """The longest read that began after the first slow read (>= ``slow`` s) after
+        ``since`` ended: a frozen server must have left rotation by then."""
+        reads = [r for r in self.reads if r[0] >= since]
+        first = next((r for r in reads if r[1] - r[0] >= slow), None)
+        if first is None:
+            return 0.0
+        later = [end - began for began, end, _ in reads if began >= first[1]]
+        return max(later, default=0.0)
+
+    def figures(self, since: float) -> dict[str, Any]:
+        outcomes = [o for _, _, o in self.writes]
+        return {
+            "reads": len(self.reads),
+            "failed_reads": sum(not ok for _, _, ok in self.reads),
+            "gap_ms": round(self.gap(since) * 1000, 1),
+            "longest_ms": round(self.longest() * 1000, 1),
+            "writes_ok": outcomes.count("ok"),
+            "writes_unknown": outcomes.count("unknown"),
+            "writes_failed": outcomes.count("failed"),
+        }
 
 
-def test_a_write_routed_to_the_consumer_first_lands_on_the_provider(
-    topology: Topology, routed: Realtime
-) -> None:
-    routed.store("sippeers", {"name": "routed", "host": "dynamic"})
-    topology.wait_for_replication()
-    for node in topology.nodes:
-        assert f"cn=routed,ou=sip,ou=asterisk,{node.suffix}".lower() in topology.entry_dns(node)
-
-
-def test_reads_keep_answering_while_the_consumer_is_killed(
-    topology: Topology, routed: Realtime
-) -> None:
-    figures = _read_loop(routed, 1.5, topology.consumers[0].kill)
-    print("kill -9:", figures)
-    assert figures["failures"] == 0
-    # Within the call's deadline (the configured timeout), plus slack for a loaded CI
-    # machine's scheduling (seen: 1.14 s once, 0.3-0.7 s usually).
-    assert figures["longest_ms"] < (TIMEOUT + 0.5) * 1000
-
-
-def test_reads_keep_answering_while_the_consumer_is_frozen(
-    topology: Topology, routed: Realtime
-) -> None:
-    consumer = topology.consumers[0]
-    assert consumer.pid is not None
-    pid = consumer.pid
+def _entries(node: Slapd) -> dict[str, dict[str, list[str]]]:
+    """DN -> user attributes (values sorted) of every entry below the suffix."""
+    conn = ldap3.Connection(
+        ldap3.Server(node.url.rstrip("/"), get_info=ldap3.NONE, connect_timeout=2),
+        node.admin_dn,
+        node.admin_password,
+        auto_bind=True,
+        receive_timeout=10,
+    )
     try:
-        figures = _read_loop(routed, 3.0, lambda: os.kill(pid, signal.SIGSTOP))
+        found = conn.extend.standard.paged_search(
+            node.suffix, "(objectClass=*)", attributes=["*"], generator=True
+        )
+        return {
+            str(e["dn"]).lower(): {
+                k.lower(): sorted(str(v) for v in vs) for k, vs in e["raw_attributes"].items()
+            }
+            for e in found
+            if e.get("type") == "searchResEntry"
+        }
     finally:
-        os.kill(pid, signal.SIGCONT)
-    print("SIGSTOP:", figures)
-    assert figures["failures"] == 0
-    # A frozen server still accepts TCP: the call that meets it waits out the timeout, and
-    # today once more for the read's retry on a fresh connection (2 x timeout; a per-call
-    # deadline, issue 10, is what brings it down to one timeout).
-    assert figures["longest_ms"] < (2 * TIMEOUT + 1) * 1000
+        conn.unbind()
 
 
-def test_reads_keep_answering_across_a_consumer_restart(
-    topology: Topology, routed: Realtime
-) -> None:
-    figures = _read_loop(routed, 2.0, topology.consumers[0].restart)
-    print("restart:", figures)
-    assert figures["failures"] == 0
-    topology.provider.ldapmodify_text(
-        "dn: cn=alice,ou=sip,ou=asterisk,dc=example,dc=org\nchangetype: modify\n"
-        "replace: AstAccountHost\nAstAccountHost: 10.1.1.1\n"
+def _freeze(node: Slapd) -> Callable[[], None]:
+    node.freeze()
+    return node.thaw
+
+
+def _kill(node: Slapd) -> Callable[[], None]:
+    node.kill()
+    return node.start
+
+
+def _restart(node: Slapd) -> Callable[[], None]:
+    node.restart()
+    return lambda: None
+
+
+FAULTS: dict[str, Callable[[Slapd], Callable[[], None]]] = {
+    "kill -9": _kill,
+    "SIGSTOP": _freeze,
+    "restart": _restart,
+}
+#: How long the fault lasts: a freeze outlasts the timeout, so the call that meets it
+#: must give up on that server.
+HOLD = {"kill -9": 1.5, "SIGSTOP": TIMEOUT + 0.5, "restart": 0.0}
+
+
+def _run_fault(
+    topology: Topology, realtime: Realtime, node: Slapd, fault: str
+) -> tuple[Loop, dict[str, Any], float]:
+    loop = Loop(realtime)
+    loop.start()
+    time.sleep(0.5)
+    faulted_at = time.monotonic()
+    recover = FAULTS[fault](node)
+    time.sleep(HOLD[fault])
+    recover()
+    time.sleep(RETRY_INTERVAL + 1.0)  # failback and writes after recovery
+    hung = loop.stop()
+    figures = loop.figures(faulted_at)
+    figures["hung"] = hung
+    print(f"{fault} on {node.url}:", figures)
+    return loop, figures, faulted_at
+
+
+def _check_no_loss(topology: Topology, loop: Loop, reader: Slapd) -> None:
+    """Every node holds the same entries (DN + attributes) and every acknowledged record;
+    read from ``reader`` (a consumer), each keeps its written codec order."""
+    # Entry sets, not contextCSN: after a kill -9 a multi-provider node may report an
+    # older contextCSN for ever (syncprov's checkpoint was lost) with every entry in place.
+    nodes: list[dict[str, dict[str, list[str]]]] = []
+
+    def equal() -> bool:
+        nodes[:] = [_entries(n) for n in topology.nodes]
+        return all(entries == nodes[0] for entries in nodes[1:])
+
+    wait_until(equal, timeout=30, what="the same entries (DN + attributes) on every node")
+    base = "ou=sip,ou=asterisk,dc=example,dc=org"
+    missing = [n for n in loop.acknowledged if f"cn={n},{base}" not in nodes[0]]
+    assert missing == []
+    check = open_realtime(
+        load_settings(
+            {
+                "backends": {"c": ldap_backend_config(reader, value_order="prefix")},
+                "families": {"sippeers": ["c"]},
+            }
+        )
     )
-    topology.wait_for_replication()
-    assert topology.entry_dns(topology.consumers[0]) == topology.entry_dns(topology.provider)
+    try:
+        wrong = []
+        for name, codecs in loop.acknowledged.items():
+            record = check.single("sippeers", {"name": name})
+            if record is None or tuple(record.get_all("allow")) != codecs:
+                wrong.append(name)
+        assert wrong == []
+    finally:
+        check.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_reads_fail_over_from_the_consumer_and_no_write_is_lost(
+    topology: Topology, fault: str
+) -> None:
+    consumer, provider = topology.consumers[0], topology.provider
+    realtime = _backend([consumer, provider], [provider])
+    try:
+        loop, figures, _ = _run_fault(topology, realtime, consumer, fault)
+    finally:
+        realtime.close()
+    assert figures["hung"] == 0
+    assert figures["longest_ms"] < (TIMEOUT + SLACK) * 1000
+    if fault == "SIGSTOP":
+        # The read that meets the frozen server waits half the budget, then its retry
+        # goes to the provider: the gap is bounded by the timeout, no read fails.
+        assert figures["gap_ms"] < (TIMEOUT + SLACK) * 1000
+    else:
+        assert figures["gap_ms"] < GAP_BOUND * 1000
+    assert figures["failed_reads"] == 0
+    # The provider never failed: every write was acknowledged.
+    assert figures["writes_unknown"] == figures["writes_failed"] == 0
+    _check_no_loss(topology, loop, consumer)
+
+
+@pytest.mark.slow
+def test_a_frozen_consumer_leaves_rotation_after_the_first_timed_out_read(
+    topology: Topology,
+) -> None:
+    consumer, provider = topology.consumers[0], topology.provider
+    realtime = _backend([consumer, provider], [provider])
+    loop = Loop(realtime)
+    thaw: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        loop.start()
+        time.sleep(0.3)
+        frozen_at = time.monotonic()
+        thaw = _freeze(consumer)
+        time.sleep(TIMEOUT + 0.5)
+        slowest = loop.slowest_read_after_first_slow(frozen_at)
+    finally:
+        thaw()
+        loop.stop()
+        realtime.close()
+    print(f"SIGSTOP: slowest read after the first timed-out one {slowest * 1000:.1f} ms")
+    assert slowest < GAP_BOUND
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_reads_stay_on_the_consumer_while_the_provider_fails(
+    topology: Topology, fault: str
+) -> None:
+    consumer, provider = topology.consumers[0], topology.provider
+    realtime = _backend([consumer, provider], [provider])
+    try:
+        loop, figures, _ = _run_fault(topology, realtime, provider, fault)
+    finally:
+        realtime.close()
+    assert figures["hung"] == 0
+    assert figures["longest_ms"] < (TIMEOUT + SLACK) * 1000
+    assert figures["failed_reads"] == 0
+    assert figures["gap_ms"] < GAP_BOUND * 1000
+    assert figures["writes_ok"] > 0
+    if fault == "SIGSTOP":
+        # The write that met the frozen provider may have been applied: unknown, never
+        # replayed; the provider then left rotation, so later writes failed fast.
+        assert figures["writes_unknown"] <= 1
+    _check_no_loss(topology, loop, consumer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node_number", [0, 1])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_multi_provider_pair_survives_a_fault_of_either_node(
+    pair: Topology, fault: str, node_number: int
+) -> None:
+    nodes = pair.nodes
+    realtime = _backend(nodes, nodes)
+    try:
+        loop, figures, _ = _run_fault(pair, realtime, nodes[node_number], fault)
+    finally:
+        realtime.close()
+    assert figures["hung"] == 0
+    assert figures["longest_ms"] < (TIMEOUT + SLACK) * 1000
+    assert figures["failed_reads"] == 0
+    if fault != "SIGSTOP" or node_number == 1:
+        assert figures["gap_ms"] < GAP_BOUND * 1000
+    assert figures["writes_ok"] > 0
+    # Delta-syncrepl keeps server order, but the backend stores prefixes: either reads.
+    _check_no_loss(pair, loop, nodes[1 - node_number])

@@ -7,12 +7,19 @@ So: connections are opened with ``get_info=NONE``, kept and reused; one is hande
 thread at a time; before reuse it is checked for a peer close without sending anything
 (a restarted slapd closed it), so a write never goes out on a dead socket; a read that
 fails on the wire is retried once on a fresh connection, a write is not (its outcome is
-unknown, and the caller is told so).  A server that refused a connection is skipped for
-``retry_interval`` seconds, so calls fail fast while the directory is down.
+unknown, and the caller is told so).  A server that refused a connection, or on which a
+read or write timed out (a frozen server still accepts TCP), is *down* for
+``retry_interval`` seconds: it leaves rotation at once, so calls fail over in
+milliseconds or fail fast.  After the interval it is probed in the background, never on a
+call, and once it answers, connections fail back to it (the earliest of ``urls``).
+``write_urls`` gives writes their own servers (:class:`ConnectionPool` ``.writes``); a
+write is moved to the next write server only when nothing was applied: no connection, or
+a read-only replica's referral / "shadow context" refusal.
 
 Time: a call (waiting for a slot, connecting to each URL, the retry) spends one budget of
 ``timeout`` seconds (:mod:`ara_ldap.deadline`, shortened by the router's): each step's
-socket timeout is what is left of it, so a hung server costs ``timeout``, not 2x or more.
+socket timeout is what is left of it, so a hung server costs ``timeout``, not 2x or more;
+a read with another server to go to waits at most half of it on the first.
 Sockets carry TCP keepalive, so a peer that vanished without a FIN is noticed on idle
 pooled connections too.
 """
@@ -25,7 +32,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -133,21 +140,54 @@ def start_tls_if_needed(conn: ldap3.Connection, settings: LdapBackendSettings, u
 
 
 class ConnectionPool:
-    """Bound connections to the first reachable server of ``settings.urls``."""
+    """Bound connections to the first reachable server of ``urls`` (``settings.urls``), and,
+    when ``settings.write_urls`` is set, a second such pool that carries the writes.
 
-    def __init__(self, settings: LdapBackendSettings, password: str | None) -> None:
+    Servers are preferred in list order.  A server is *down* for ``retry_interval`` after it
+    refused a connection or a read on it timed out; pooled connections to a down server are
+    retired when next taken.  When the interval has passed, the server is probed once in the
+    background (a call never waits on a server that may still be dead or frozen); once it
+    answers, each pooled connection to a later server is retired on its next take and
+    reopened to the preferred one (failback).  The hot path's cost is a dictionary look-up
+    and a monotonic-time comparison.
+    """
+
+    def __init__(
+        self,
+        settings: LdapBackendSettings,
+        password: str | None,
+        urls: Sequence[str] | None = None,
+    ) -> None:
         self._settings = settings
         self._password = password
+        self._urls: list[str] = list(urls) if urls is not None else list(settings.urls)
         self._idle: list[ldap3.Connection] = []
+        self._index_of: dict[int, int] = {}  # id(connection) -> its server's position
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.pool_size)
+        #: Absent: healthy; > now: down; <= now: due for a background probe (failback).
         self._down_until: dict[str, float] = {}
         self._last_error: dict[str, str] = {}
+        self._probing: set[int] = set()
+        #: Servers that answered a write with a referral or "shadow context", until when.
+        self._no_writes_until: dict[str, float] = {}
+        self._closed = False
         self._schema: SchemaInfo | None = None
+        self._reads_schema = urls is None
         self.opened = 0  # connections opened so far (tests check reuse)
+        write_urls = list(settings.write_urls or [])
+        #: The write servers' own pool (own failover and failback), or None: writes go here.
+        self.writes: ConnectionPool | None = None
+        if urls is None and write_urls and write_urls != self._urls:
+            self.writes = ConnectionPool(settings, password, write_urls)
 
     def __repr__(self) -> str:
-        return f"ConnectionPool(urls={self._settings.urls!r}, bind_dn={self._settings.bind_dn!r})"
+        return f"ConnectionPool(urls={self._urls!r}, bind_dn={self._settings.bind_dn!r})"
+
+    @property
+    def urls(self) -> list[str]:
+        """The servers of this pool, preferred first."""
+        return list(self._urls)
 
     # Servers ----------------------------------------------------------------------------
     def _tls(self) -> ldap3.Tls | None:
@@ -156,18 +196,44 @@ class ConnectionPool:
     def _server(self, url: str) -> ldap3.Server:
         return make_server(self._settings, url)
 
+    def _healthy(self, index: int) -> bool:
+        return self._urls[index] not in self._down_until
+
+    def _is_down(self, index: int, now: float) -> bool:
+        return self._down_until.get(self._urls[index], 0.0) > now
+
     # Opening ----------------------------------------------------------------------------
     def _bind_args(self) -> dict[str, Any]:
         return bind_args(self._settings, self._password)
 
-    def _open(self) -> ldap3.Connection:
+    def _open(self, exclude: Collection[int] = ()) -> ldap3.Connection:
+        """A new connection to the first healthy server; servers whose down interval has
+        passed are left to the background probe unless no healthy one answers."""
         now = time.monotonic()
-        candidates = [u for u in self._settings.urls if self._down_until.get(u, 0.0) <= now]
+        allowed = [i for i in range(len(self._urls)) if i not in exclude]
+        healthy = [i for i in allowed if self._healthy(i)]
+        due = [i for i in allowed if not self._healthy(i) and not self._is_down(i, now)]
+        if due and healthy and min(due) < min(healthy):
+            self._probe(min(due))
+        candidates = healthy + due
         if not candidates:
             raise BackendUnavailable(self._unavailable_message())
-        for url in candidates:
+        conn = self._connect(candidates)
+        if conn is not None:
+            return conn
+        if deadline.expired():
+            raise BackendUnavailable(
+                f"directory unreachable within the call's {self._settings.timeout} s "
+                f"budget ({self._unavailable_message()})"
+            )
+        raise BackendUnavailable(self._unavailable_message())
+
+    def _connect(self, candidates: Sequence[int]) -> ldap3.Connection | None:
+        """Open and bind to the first of ``candidates`` that answers (None: none did)."""
+        for index in candidates:
             if deadline.expired():
                 break
+            url = self._urls[index]
             # A fresh Server each time: ldap3 remembers failed addresses on the object and
             # would refuse to retry them ("invalid server address") after a restart.
             server = self._server(url)
@@ -210,17 +276,14 @@ class ConnectionPool:
                     f"({result.get('description', 'unknown')}); check bind_dn and the password "
                     "source in the configuration"
                 )
-            self._down_until.pop(url, None)
+            with self._lock:
+                self._down_until.pop(url, None)
+                self._index_of[id(conn)] = index
             self.opened += 1
-            if self._schema is None:
+            if self._schema is None and self._reads_schema:
                 self._read_schema([url])
             return conn
-        if deadline.expired():
-            raise BackendUnavailable(
-                f"directory unreachable within the call's {self._settings.timeout} s "
-                f"budget ({self._unavailable_message()})"
-            )
-        raise BackendUnavailable(self._unavailable_message())
+        return None
 
     def _mark_down(self, url: str, reason: str) -> None:
         self._down_until[url] = time.monotonic() + self._settings.retry_interval
@@ -228,15 +291,53 @@ class ConnectionPool:
         log.warning("LDAP server %s unreachable: %s", url, reason)
 
     def _unavailable_message(self) -> str:
-        reasons = "; ".join(
-            f"{u}: {self._last_error.get(u, 'unreachable')}" for u in self._settings.urls
-        )
+        reasons = "; ".join(f"{u}: {self._last_error.get(u, 'unreachable')}" for u in self._urls)
         return f"directory unreachable ({reasons})"
+
+    # Failback ---------------------------------------------------------------------------
+    def _probe(self, index: int) -> None:
+        """Reconnect to server ``index`` in the background (once at a time): on success it
+        is healthy again and its connection joins the pool; on failure it stays down for
+        another ``retry_interval``."""
+        with self._lock:
+            if index in self._probing or self._closed:
+                return
+            self._probing.add(index)
+        thread = threading.Thread(
+            target=self._run_probe, args=(index,), name="ara-ldap-failback", daemon=True
+        )
+        thread.start()
+
+    def _run_probe(self, index: int) -> None:
+        try:
+            with deadline.budget(self._settings.timeout):
+                conn = self._connect([index])
+            if conn is not None:
+                log.info("LDAP server %s answers again; failing back to it", self._urls[index])
+                self._give_back(conn)
+        except Exception as exc:  # a bind refused, ...: keep it down, say why
+            self._mark_down(self._urls[index], str(exc)[:200])
+        finally:
+            with self._lock:
+                self._probing.discard(index)
+
+    def _preferred_up(self, index: int, now: float) -> bool:
+        """Whether a server before ``index`` is healthy (retire this connection for it);
+        starts the probe of one whose down interval has passed."""
+        for earlier in range(index):
+            until = self._down_until.get(self._urls[earlier])
+            if until is None:
+                return True
+            if until <= now:
+                self._probe(earlier)
+                return False
+        return False
 
     # Handing out ------------------------------------------------------------------------
     @contextmanager
-    def connection(self) -> Iterator[ldap3.Connection]:
-        """A live connection for the caller's exclusive use; broken ones are not returned."""
+    def connection(self, exclude: Collection[int] = ()) -> Iterator[ldap3.Connection]:
+        """A live connection for the caller's exclusive use; broken ones are not returned.
+        ``exclude``: server positions not to use (this call gave up on them)."""
         if not self._slots.acquire(timeout=deadline.clamp(self._settings.timeout)):
             raise BackendError(
                 f"all {self._settings.pool_size} directory connections stayed busy for "
@@ -244,50 +345,119 @@ class ConnectionPool:
             )
         conn: ldap3.Connection | None = None
         try:
-            conn = self._take()
+            conn = self._take(exclude)
             yield conn
         except WIRE_ERRORS:
             if conn is not None:
-                _quiet_unbind(conn)
+                self._discard(conn)
                 conn = None
             raise
         finally:
             if conn is not None:
-                with self._lock:
-                    self._idle.append(conn)
+                self._give_back(conn)
             self._slots.release()
 
-    def _take(self) -> ldap3.Connection:
+    def _give_back(self, conn: ldap3.Connection) -> None:
+        with self._lock:
+            keep = not self._closed and len(self._idle) < self._settings.pool_size
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            self._discard(conn)
+
+    def _discard(self, conn: ldap3.Connection) -> None:
+        with self._lock:
+            self._index_of.pop(id(conn), None)
+        _quiet_unbind(conn)
+
+    def server_of(self, conn: ldap3.Connection) -> int:
+        """The position in :attr:`urls` of the server ``conn`` is bound to."""
+        return self._index_of.get(id(conn), 0)
+
+    def _take(self, exclude: Collection[int] = ()) -> ldap3.Connection:
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return self._open()
-            if _is_alive(conn):
-                return conn
-            _quiet_unbind(conn)
+                return self._open(exclude)
+            index = self.server_of(conn)
+            now = time.monotonic()
+            if (
+                index in exclude
+                or self._is_down(index, now)
+                or (index > 0 and self._preferred_up(index, now))
+                or not _is_alive(conn)
+            ):
+                self._discard(conn)
+                continue
+            return conn
 
     def run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
         """Run ``operation`` on a pooled connection, reconnecting as described above,
         all within one budget of ``timeout`` seconds (or the caller's, if shorter)."""
         with deadline.budget(self._settings.timeout):
+            if write and self.writes is not None:
+                return self.writes._run(operation, write=True)
             return self._run(operation, write=write)
 
+    def _attempt_timeout(self, index: int, failed: Collection[int], write: bool) -> float:
+        """The socket timeout of one attempt: the whole budget, except for a read with
+        another healthy server to retry on, which gets half (a frozen server then leaves
+        time for the retry elsewhere within the call)."""
+        left = deadline.remaining()
+        limit = float(self._settings.timeout) if left is None else min(self._settings.timeout, left)
+        if write:
+            return limit
+        others = [
+            i for i in range(len(self._urls)) if i != index and i not in failed and self._healthy(i)
+        ]
+        return limit / 2 if others else limit
+
+    def _refusing_writes(self) -> set[int]:
+        """Servers that refused a write as replicas within ``retry_interval`` (skipped by
+        writes, not by reads), unless that is every server."""
+        now = time.monotonic()
+        refusing = {
+            i for i, url in enumerate(self._urls) if self._no_writes_until.get(url, 0.0) > now
+        }
+        return refusing if len(refusing) < len(self._urls) else set()
+
     def _run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
-        attempts = 1 if write else 2
+        attempts = len(self._urls) if write else 2
+        failed: set[int] = self._refusing_writes() if write else set()
         reason = ""
         for attempt in range(1, attempts + 1):
             if attempt > 1 and deadline.expired():
+                what = "write" if write else "read"
                 raise BackendUnavailable(
-                    f"directory read failed: {reason}; no time left to retry within the "
+                    f"directory {what} failed: {reason}; no time left to retry within the "
                     f"call's budget ({self._settings.timeout} s at most)"
                 )
+            index: int | None = None
             try:
-                with self.connection() as conn:
-                    _arm(conn, self._settings.timeout)
-                    return operation(conn)
+                with self.connection(failed) as conn:
+                    index = self.server_of(conn)
+                    _arm(conn, self._attempt_timeout(index, failed, write))
+                    try:
+                        return operation(conn)
+                    except BackendError:
+                        refusal = _replica_refusal(conn.result) if write else None
+                        if refusal is None or attempt == attempts:
+                            raise
+                        # Refused before anything was applied: another write server may take it.
+                        reason = f"{self._urls[index]} {refusal}"
+                        log.info("LDAP write refused by %s; trying the next server", reason)
+                        with self._lock:
+                            self._no_writes_until[self._urls[index]] = (
+                                time.monotonic() + self._settings.retry_interval
+                            )
+                        failed.add(index)
             except WIRE_ERRORS as exc:
                 reason = _describe_wire(exc)
+                if index is not None and _is_timeout(exc):
+                    # A frozen server still accepts TCP: it leaves rotation like a dead one.
+                    self._mark_down(self._urls[index], f"no answer within the timeout ({reason})")
+                    failed.add(index)
                 if write:
                     raise WriteOutcomeUnknown(
                         f"the directory connection failed during a write ({reason}); "
@@ -365,9 +535,35 @@ class ConnectionPool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:
-            _quiet_unbind(conn)
+            self._discard(conn)
+        if self.writes is not None:
+            self.writes.close()
+
+
+#: LDAP result codes of a read-only replica refusing a write before applying anything.
+REFERRAL, UNWILLING_TO_PERFORM = 10, 53
+
+
+def _replica_refusal(result: dict[str, Any] | None) -> str | None:
+    """Why the server refused a write as a read-only replica (a referral, or
+    unwillingToPerform "shadow context"), or None for any other answer."""
+    result = result or {}
+    code = result.get("result")
+    if code == REFERRAL:
+        return "refers writes elsewhere (a read-only replica)"
+    if code == UNWILLING_TO_PERFORM and "shadow context" in str(result.get("message") or ""):
+        return "refuses writes (a read-only replica: shadow context)"
+    return None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """A wire failure that is the server not answering in time (frozen, overloaded)."""
+    if isinstance(exc, (LDAPResponseTimeoutError, TimeoutError)):
+        return True
+    return "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower()
 
 
 def _describe_wire(exc: BaseException) -> str:
