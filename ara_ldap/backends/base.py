@@ -148,6 +148,16 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class LastSuccess(Protocol):
+    """Optional: when the backend's store last completed an operation
+    (``time.monotonic()`` seconds; ``-inf``: never).  ``/healthz`` takes a recent success
+    as proof of life and pings only a backend without one, so a busy gateway's health
+    check costs no I/O.  Set after each successful call: one clock read, no lock."""
+
+    last_success: float
+
+
+@runtime_checkable
 class CachedReads(Protocol):
     """Optional: a backend that can answer some reads from memory without blocking.
 

@@ -3,9 +3,15 @@
 A load balancer polls it; it must neither queue behind backend calls on the worker
 threads (a hung directory would make the probe hang too) nor do I/O per poll.  So probes
 run on one dedicated thread, at most once per ``max_age`` seconds however often it is
-asked (polls in between get the last verdict, on the event loop), each backend's ping
-within ``probe_timeout`` (:mod:`ara_ldap.deadline`), and a poll that finds a probe still
-running answers 503 after ``answer_timeout`` at the latest.
+asked (polls in between get the last verdict, on the event loop), and a poll that finds a
+probe still running answers 503 after ``answer_timeout`` at the latest.
+
+A probe pings only the backends that have not proved themselves lately: a backend whose
+last successful operation (its ``last_success``, :class:`~ara_ldap.backends.base.LastSuccess`)
+is under ``recent`` seconds old is live without I/O, so a gateway carrying traffic pings
+nothing.  The others are pinged, each within ``probe_timeout`` (:mod:`ara_ldap.deadline`).
+The price: a backend that fails right after a success is reported live for up to
+``recent`` + ``max_age`` seconds.
 
 Healthy means every route has a live backend: one backend down behind a route that fails
 over to another is reported in the body but is not a 503.
@@ -54,8 +60,10 @@ class HealthCheck:
         max_age: float = 1.0,
         probe_timeout: float = 1.0,
         answer_timeout: float = 2.0,
+        recent: float = 1.0,
     ) -> None:
         self._realtime = realtime
+        self.recent = recent
         self.max_age = max_age
         self.probe_timeout = probe_timeout
         self.answer_timeout = answer_timeout
@@ -66,6 +74,7 @@ class HealthCheck:
         self._wake = threading.Event()
         self._closed = False
         self.probes = 0  # probes run so far (tests check polls do not each probe)
+        self.pings = 0  # backend pings so far (tests check recent successes spare them)
         self._thread = threading.Thread(target=self._run, name="ara-gateway-health", daemon=True)
         self._thread.start()
 
@@ -110,10 +119,17 @@ class HealthCheck:
                     continue
 
     def probe(self) -> Verdict:
-        """Ping each backend (within ``probe_timeout`` each); judge the routes."""
+        """Ping each backend without a recent success (within ``probe_timeout`` each);
+        judge the routes."""
         self.probes += 1
         live: dict[str, bool] = {}
+        now = time.monotonic()
         for name, backend in self._realtime.backends.items():
+            last = getattr(backend, "last_success", None)
+            if isinstance(last, float) and now - last < self.recent:
+                live[name] = True
+                continue
+            self.pings += 1
             try:
                 with deadline.budget(self.probe_timeout):
                     backend.ping()

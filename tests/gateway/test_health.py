@@ -89,3 +89,27 @@ def test_a_frozen_directory_is_503_within_the_bound_even_with_every_worker_busy(
     status, body, took = served.get()
     assert status == 503 and body.startswith(b"unavailable:")
     assert took < served.app.health.answer_timeout + 0.5
+
+
+@pytest.fixture
+def one_directory(fresh_slapd: Slapd) -> Iterator[Served]:
+    served = Served({}, {"directory": ldap_backend_config(fresh_slapd)})
+    yield served
+    served.stop()
+
+
+def test_a_backend_that_just_answered_a_request_is_not_pinged(one_directory: Served) -> None:
+    single = raw_request(f"127.0.0.1:{one_directory.port}", b"/sippeers/single", b"name=alice")
+    status, body, _ = one_directory.get(single)
+    assert status == 200 and body.startswith(b"name=alice&")
+    assert one_directory.get() == (200, b"ok\n", pytest.approx(0, abs=1.0))
+    health = one_directory.app.health
+    assert health.probes == 1
+    assert health.pings == 0  # the request's success was the evidence: no directory I/O
+
+
+def test_a_backend_without_a_recent_success_is_pinged(one_directory: Served) -> None:
+    assert one_directory.get()[:2] == (200, b"ok\n")
+    assert one_directory.app.health.pings == 1
+    backend = one_directory.realtime.backends["directory"]
+    assert time.monotonic() - backend.last_success < 1.0  # type: ignore[attr-defined]

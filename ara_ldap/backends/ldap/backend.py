@@ -9,10 +9,11 @@ narrows, Python finishes), counts are real, connections are pooled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import ldap3
 
@@ -32,6 +33,8 @@ from ara_ldap.errors import (
     UnknownFamily,
 )
 from ara_ldap.record import Record
+
+T = TypeVar("T")
 
 log = logging.getLogger("ara_ldap.ldap")
 
@@ -116,6 +119,8 @@ class LdapBackend:
             for family, spec in settings.families.items()
         }
         self.pool = ConnectionPool(settings, settings.bind_password())
+        #: When a directory operation last succeeded (base.LastSuccess; /healthz reads it).
+        self.last_success = float("-inf")
         #: Seconds one call may take, retries included (the router's deadline reads it).
         self.call_timeout: float = float(settings.timeout)
         #: Uncached searches of the hot shapes without ldap3's request machinery.
@@ -132,6 +137,12 @@ class LdapBackend:
 
     def __repr__(self) -> str:
         return f"LdapBackend({self.name!r}, urls={self.settings.urls!r})"
+
+    def _run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
+        """``pool.run``, noting the time of each success (the health check's evidence)."""
+        result = self.pool.run(operation, write=write)
+        self.last_success = time.monotonic()
+        return result
 
     # Introspection ----------------------------------------------------------------------
     def families(self) -> Collection[str]:
@@ -217,7 +228,7 @@ class LdapBackend:
             check_search_result(fmap, conn.result or {})
             return _found(conn)
 
-        return self.pool.run(op, write=False)
+        return self._run(op, write=False)
 
     def _paged_search(
         self, conn: ldap3.Connection, fmap: FamilyMap, search_filter: str
@@ -314,7 +325,7 @@ class LdapBackend:
             raise _write_error(f"family {fmap.name!r}: store refused", result)
 
         with self._writing(fmap) as note:
-            stored = self.pool.run(op, write=True)
+            stored = self._run(op, write=True)
             if not stored:
                 self._replace(fmap, dn, record)
             note.wrote(dn)
@@ -344,7 +355,7 @@ class LdapBackend:
             return None
 
         if raw is None:
-            raw = self.pool.run(read, write=False)
+            raw = self._run(read, write=False)
         if raw is None:
             raise Conflict(
                 f"family {fmap.name!r}: {dn} exists but is not a record of this family; "
@@ -462,7 +473,7 @@ class LdapBackend:
             )
             return any(i.get("type") == "searchResEntry" for i in conn.response or [])
 
-        return self.pool.run(op, write=False)
+        return self._run(op, write=False)
 
     def _update_entry(
         self,
@@ -519,7 +530,7 @@ class LdapBackend:
 
         if new_rdn is None and not changes:
             return None
-        self.pool.run(op, write=True)
+        self._run(op, write=True)
         return dn
 
     def _renamed_rdn(
@@ -576,7 +587,7 @@ class LdapBackend:
                 )
 
             try:
-                deleted = self.pool.run(op, write=True)
+                deleted = self._run(op, write=True)
             except BackendError as exc:
                 raise _Stopped(count, exc) from exc
             if deleted:
@@ -622,7 +633,7 @@ class LdapBackend:
         def op(conn: ldap3.Connection) -> None:
             conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
 
-        self.pool.run(op, write=False)
+        self._run(op, write=False)
 
     def close(self) -> None:
         if self.cache is not None:

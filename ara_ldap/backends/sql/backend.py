@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -115,6 +116,10 @@ class SqlBackend:
         self.url = url
         self.where = describe_url(url)
         self.engine, self._reader = self._create_engine(url)
+        #: When a statement last succeeded (base.LastSuccess; /healthz reads it): every
+        #: statement on the engine (writes, reflection, ping) and the read path's fetches.
+        self.last_success = float("-inf")
+        sa.event.listen(self.engine, "after_cursor_execute", self._answered)
         #: Writes read their rows and change them in one transaction that holds the write
         #: lock from the start (SQLite: BEGIN IMMEDIATE; elsewhere SELECT ... FOR UPDATE).
         self._writer = self.engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
@@ -124,6 +129,9 @@ class SqlBackend:
         self._requested: dict[str, FamilyTable] = {}
         #: The read path's statements, compiled per family and query shape.
         self._reads: dict[tuple[str, Shape], CompiledRead] = {}
+
+    def _answered(self, *_event: Any) -> None:
+        self.last_success = time.monotonic()
 
     def _create_engine(self, url: URL) -> tuple[Engine, ReadPool | None]:
         """The engine (writes, reflection, ping) and the pool of autocommit connections
@@ -335,6 +343,7 @@ class SqlBackend:
                 assert description is not None
                 read.make_slots(description, self.engine.dialect)
             read.uses += 1
+            self.last_success = time.monotonic()
             return rows_to_records(result, read, criteria, render)
         except sa_exc.SQLAlchemyError as exc:
             raise self._classify(exc, f"search {ft.name}") from None
