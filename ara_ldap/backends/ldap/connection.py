@@ -375,22 +375,29 @@ class ConnectionPool:
         return self._index_of.get(id(conn), 0)
 
     def _take(self, exclude: Collection[int] = ()) -> ldap3.Connection:
-        while True:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                return self._open(exclude)
-            index = self.server_of(conn)
-            now = time.monotonic()
-            if (
-                index in exclude
-                or self._is_down(index, now)
-                or (index > 0 and self._preferred_up(index, now))
-                or not _is_alive(conn)
-            ):
-                self._discard(conn)
-                continue
-            return conn
+        aside: list[ldap3.Connection] = []  # fine, but on a server this call skips
+        try:
+            while True:
+                with self._lock:
+                    conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    return self._open(exclude)
+                index = self.server_of(conn)
+                now = time.monotonic()
+                if index in exclude and not self._is_down(index, now):
+                    aside.append(conn)
+                    continue
+                if (
+                    self._is_down(index, now)
+                    or (index > 0 and self._preferred_up(index, now))
+                    or not _is_alive(conn)
+                ):
+                    self._discard(conn)
+                    continue
+                return conn
+        finally:
+            for conn in aside:
+                self._give_back(conn)
 
     def run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
         """Run ``operation`` on a pooled connection, reconnecting as described above,
