@@ -241,3 +241,18 @@ def test_two_asterisk_servers_share_the_directory_through_either_gateway(
         assert len(results) == 2 and all(r is not None for r in results)
         assert pbx_a.destroy("sippeers", [("name", "shared")]) == 1
         assert pbx_a.answered_by == 2
+
+
+def test_extconfig_prints_both_gateways_as_priorities_1_and_2(tmp_path: Path) -> None:
+    backend = {"type": "ldap", "urls": ["ldap://127.0.0.1:9"], "base_dn": "dc=example,dc=org"}
+    config = tmp_path / "ara-ldap.yaml"
+    config.write_text(yaml.safe_dump({"backends": {"directory": backend}}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ARA_LDAP_CONFIG"}
+    command = [sys.executable, "-m", "ara_ldap.cli", "--config", str(config), "extconfig"]
+    command += ["--url", "http://gw1:8389", "--url", "http://gw2:8389"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "sippeers => curl,http://gw1:8389/sippeers,sippeers,1" in lines
+    assert "sippeers => curl,http://gw2:8389/sippeers,sippeers,2" in lines
+    assert ";sip.conf => curl,http://gw1:8389/ast_config" in lines  # static: priority 1 only

@@ -209,3 +209,25 @@ def test_serve_reports_a_missing_certificate_in_one_line(tmp_path: Path) -> None
 def gateway_settings_offline(tls: dict[str, str]) -> Settings:
     backend = {"type": "ldap", "urls": ["ldap://127.0.0.1:9"], "base_dn": "dc=example,dc=org"}
     return load_settings({"backends": {"directory": backend}, "gateway": {"tls": tls}})
+
+
+def test_extconfig_tells_asterisk_to_present_its_client_certificate(
+    tmp_path: Path, pki: TestPki
+) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "ara-ldap.yaml"
+    backend = {"type": "ldap", "urls": ["ldap://127.0.0.1:9"], "base_dn": "dc=example,dc=org"}
+    settings = {"backends": {"directory": backend}, "gateway": {"tls": mtls(pki)}}
+    config.write_text(yaml.safe_dump(settings))
+    command = [sys.executable, "-m", "ara_ldap.cli", "--config", str(config), "extconfig"]
+    result = subprocess.run(
+        [*command, "--url", "https://gw:8389"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert ";ssl_cert=/etc/asterisk/keys/ara-client.crt" in lines
+    assert ";ssl_key=/etc/asterisk/keys/ara-client.key" in lines
