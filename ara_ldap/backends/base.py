@@ -152,9 +152,11 @@ class LastSuccess(Protocol):
     """Optional: when the backend's store last completed an operation
     (``time.monotonic()`` seconds; ``-inf``: never).  ``/healthz`` takes a recent success
     as proof of life and pings only a backend without one, so a busy gateway's health
-    check costs no I/O.  Set after each successful call: one clock read, no lock."""
+    check costs no I/O, unless the backend was found unavailable since
+    (``last_failure``, the same clock).  Set after each call: one clock read, no lock."""
 
     last_success: float
+    last_failure: float
 
 
 @runtime_checkable

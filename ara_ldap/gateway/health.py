@@ -8,10 +8,11 @@ probe still running answers 503 after ``answer_timeout`` at the latest.
 
 A probe pings only the backends that have not proved themselves lately: a backend whose
 last successful operation (its ``last_success``, :class:`~ara_ldap.backends.base.LastSuccess`)
-is under ``recent`` seconds old is live without I/O, so a gateway carrying traffic pings
-nothing.  The others are pinged, each within ``probe_timeout`` (:mod:`ara_ldap.deadline`).
-The price: a backend that fails right after a success is reported live for up to
-``recent`` + ``max_age`` seconds.
+is under ``recent`` seconds old, with no failure since (``last_failure``), is live without
+I/O, so a gateway carrying traffic pings nothing.  The others are pinged, each within
+``probe_timeout`` (:mod:`ara_ldap.deadline`).  The price: a backend that dies right after
+a success, with no call failing on it since, is reported live for up to ``recent`` +
+``max_age`` seconds.
 
 Healthy means every route has a live backend: one backend down behind a route that fails
 over to another is reported in the body but is not a 503.
@@ -126,7 +127,8 @@ class HealthCheck:
         now = time.monotonic()
         for name, backend in self._realtime.backends.items():
             last = getattr(backend, "last_success", None)
-            if isinstance(last, float) and now - last < self.recent:
+            failed = getattr(backend, "last_failure", float("-inf"))
+            if isinstance(last, float) and now - last < self.recent and last > failed:
                 live[name] = True
                 continue
             self.pings += 1

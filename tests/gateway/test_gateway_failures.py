@@ -4,6 +4,7 @@ body for reads, ``-1`` for writes and require), the gateway must log why, and re
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -71,10 +72,23 @@ def test_static_reads_as_an_empty_file(down: Gateway) -> None:
         assert c.last_status == 200
 
 
-def test_healthz_is_503_naming_the_backend(down: Gateway) -> None:
-    with down.connect() as sock:
+def healthz(gateway: Gateway) -> bytes:
+    with gateway.connect() as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        response = read_raw_response(sock)
+        return read_raw_response(sock)
+
+
+def test_healthz_is_503_naming_the_backend_once_a_call_failed_on_it(down: Gateway) -> None:
+    with down.client() as c:  # traffic finds the directory gone ...
+        assert c.single("sippeers", {"name": "alice"}) is None
+    response = healthz(down)  # ... so its success just before no longer vouches for it
+    assert response.startswith(b"HTTP/1.1 503 ")
+    assert response.endswith(b"unavailable: directory\n")
+
+
+def test_healthz_is_503_without_traffic_once_the_last_success_is_old(down: Gateway) -> None:
+    time.sleep(down.app.health.recent)  # the lookup before the kill no longer counts
+    response = healthz(down)
     assert response.startswith(b"HTTP/1.1 503 ")
     assert response.endswith(b"unavailable: directory\n")
 

@@ -27,6 +27,7 @@ from ara_ldap.config import LdapBackendSettings
 from ara_ldap.criteria import Criterion, Operator, record_matches
 from ara_ldap.errors import (
     BackendError,
+    BackendUnavailable,
     BadRequest,
     Conflict,
     PartialWrite,
@@ -121,6 +122,7 @@ class LdapBackend:
         self.pool = ConnectionPool(settings, settings.bind_password())
         #: When a directory operation last succeeded (base.LastSuccess; /healthz reads it).
         self.last_success = float("-inf")
+        self.last_failure = float("-inf")
         #: Seconds one call may take, retries included (the router's deadline reads it).
         self.call_timeout: float = float(settings.timeout)
         #: Uncached searches of the hot shapes without ldap3's request machinery.
@@ -139,8 +141,13 @@ class LdapBackend:
         return f"LdapBackend({self.name!r}, urls={self.settings.urls!r})"
 
     def _run(self, operation: Callable[[ldap3.Connection], T], *, write: bool) -> T:
-        """``pool.run``, noting the time of each success (the health check's evidence)."""
-        result = self.pool.run(operation, write=write)
+        """``pool.run``, noting the time of each success and of each unavailability (the
+        health check's evidence)."""
+        try:
+            result = self.pool.run(operation, write=write)
+        except (BackendUnavailable, WriteOutcomeUnknown):
+            self.last_failure = time.monotonic()
+            raise
         self.last_success = time.monotonic()
         return result
 

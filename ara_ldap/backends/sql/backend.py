@@ -33,13 +33,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.sql.elements import ColumnElement
 
+from ara_ldap import deadline
 from ara_ldap.backends.base import Capabilities, Requirement
 from ara_ldap.backends.sql.columns import TableInfo, render
 from ara_ldap.backends.sql.family import FamilyTable, Shape, _first, bind_names
 from ara_ldap.backends.sql.fastpath import (
+    _PLAIN_CHECKOUT,
     CACHE_LIMIT,
+    FRESH,
+    BudgetQueuePool,
     CompiledRead,
     ReadPool,
+    SessionLimits,
     rows_to_records,
 )
 from ara_ldap.backends.sql.require import requirement_problem
@@ -115,14 +120,23 @@ class SqlBackend:
         self._password = url.password if isinstance(url.password, str) else None
         self.url = url
         self.where = describe_url(url)
+        #: Every call (connection checkout, statements, retries) ends within this, or
+        #: within the caller's budget if that is shorter (ara_ldap.deadline).
+        self.call_timeout: float = float(settings.timeout)
+        dialect = url.get_backend_name()
+        self._limits = SessionLimits(
+            "mysql" if dialect == "mariadb" else dialect, self.call_timeout
+        )
         self.engine, self._reader = self._create_engine(url)
         #: When a statement last succeeded (base.LastSuccess; /healthz reads it): every
         #: statement on the engine (writes, reflection, ping) and the read path's fetches.
         self.last_success = float("-inf")
+        self.last_failure = float("-inf")
         sa.event.listen(self.engine, "after_cursor_execute", self._answered)
         #: Writes read their rows and change them in one transaction that holds the write
         #: lock from the start (SQLite: BEGIN IMMEDIATE; elsewhere SELECT ... FOR UPDATE).
-        self._writer = self.engine.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+        begin = "BEGIN IMMEDIATE" if dialect == "sqlite" else "BEGIN"
+        self._writer = self.engine.execution_options(**{_BEGIN: begin})
         self._lock = threading.Lock()
         self._tables: dict[str, TableInfo] = {}
         self._family_tables: dict[str, FamilyTable] = {}
@@ -134,13 +148,22 @@ class SqlBackend:
         self.last_success = time.monotonic()
 
     def _create_engine(self, url: URL) -> tuple[Engine, ReadPool | None]:
-        """The engine (writes, reflection, ping) and the pool of autocommit connections
-        that ``search`` reads on (none for an in-memory SQLite database, which exists on
-        its one shared connection only: reads go through the engine)."""
+        """The backend's one engine and its one pool of at most ``pool_size`` connections:
+        ``search`` reads on them as raw autocommit connections (:class:`ReadPool`), writes,
+        reflection and ping through Core.  Every connection is in autocommit mode and a
+        transaction starts with an explicit ``BEGIN`` (see :func:`_transactions`), so a read
+        needs no transaction and nothing is reset on return.  An in-memory SQLite database
+        exists on its one shared connection only: there, reads go through Core."""
         backend = url.get_backend_name()
         shared = False
         timeout = self.settings.connect_timeout
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+        kwargs: dict[str, Any] = {"hide_parameters": True, "pool_reset_on_return": None}
+        pooled = {
+            "poolclass": BudgetQueuePool,
+            "pool_size": self.settings.pool_size,
+            "max_overflow": 0,
+            "pool_timeout": 30,  # cut to the call's budget at every checkout
+        }
         connect_args: dict[str, Any] = {}
         if backend == "sqlite":
             if self._schema:
@@ -152,31 +175,21 @@ class SqlBackend:
                 kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
                 shared = True
             else:
-                kwargs.update(pool_size=self.settings.pool_size, max_overflow=0)
+                kwargs.update(pooled)
         else:
-            kwargs.update(pool_size=self.settings.pool_size, max_overflow=0, pool_timeout=30)
+            kwargs.update(pooled, isolation_level="AUTOCOMMIT")
             if backend == "postgresql":
                 connect_args = {"connect_timeout": max(2, math.ceil(timeout))}
             elif backend in ("mysql", "mariadb"):
-                connect_args = {"connect_timeout": max(1, math.ceil(timeout))}
+                connect_args = {
+                    "connect_timeout": max(1, math.ceil(timeout)),
+                    "read_timeout": self.call_timeout + 1,  # then set per call
+                    "write_timeout": self.call_timeout + 1,
+                }
                 if "charset" not in url.query:
                     url = url.update_query_dict({"charset": "utf8mb4"})
         try:
             engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
-            reader = None
-            if not shared:
-                reader = ReadPool(
-                    sa.create_engine(
-                        url,
-                        connect_args=connect_args,
-                        poolclass=sa.pool.NullPool,
-                        pool_reset_on_return=None,
-                        isolation_level="AUTOCOMMIT",
-                        hide_parameters=True,
-                    ),
-                    size=self.settings.pool_size,
-                    timeout=float(kwargs.get("pool_timeout", 30)),
-                )
         except (ImportError, sa_exc.NoSuchModuleError) as exc:
             hint = {"postgresql": "ara-ldap[postgresql]", "mysql": "ara-ldap[mysql]"}.get(
                 backend, "the DBAPI driver named in the URL"
@@ -185,9 +198,42 @@ class SqlBackend:
                 f"cannot load the driver for {url.drivername} ({exc}); install {hint}",
                 f"backends.{self.name}.url",
             ) from None
-        if backend == "sqlite":
-            _sqlite_transactions(engine)
-        return engine, reader
+        _transactions(engine, backend == "sqlite")
+        self._checkouts(engine, backend)
+        return engine, None if shared else ReadPool(engine, self._limits)
+
+    def _checkouts(self, engine: Engine, backend: str) -> None:
+        """Pool hooks: a new connection's connect time is cut to the call's budget; Core's
+        checkouts ping a reused connection (``pool_pre_ping``; the read path retries a
+        disconnect instead); every checkout fits the session's limits to the budget."""
+        limits, dialect = self._limits, engine.dialect
+        dbapi_error: type[Any] = dialect.loaded_dbapi.Error
+        connect_timeout = self.settings.connect_timeout
+
+        @sa.event.listens_for(engine, "do_connect")
+        def _connect_in_budget(_d: Any, _r: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+            if backend == "postgresql":
+                cparams["connect_timeout"] = max(2, math.ceil(deadline.clamp(connect_timeout)))
+            elif backend in ("mysql", "mariadb"):
+                cparams["connect_timeout"] = deadline.clamp(connect_timeout)
+
+        @sa.event.listens_for(engine, "connect")
+        def _new(dbapi: Any, record: Any) -> None:
+            limits.install(dbapi)
+            record.info[FRESH] = True
+
+        @sa.event.listens_for(engine, "checkout")
+        def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+            if _PLAIN_CHECKOUT.get():
+                return  # the read path: limits applied, disconnects retried, by fetch
+            if not record.info.pop(FRESH, False):
+                try:
+                    dialect.do_ping(dbapi)
+                except dbapi_error as exc:
+                    if dialect.is_disconnect(exc, dbapi, None):
+                        raise sa_exc.DisconnectionError() from exc  # the pool reconnects
+                    raise
+            limits.apply(dbapi, record.info)
 
     def __repr__(self) -> str:
         return f"SqlBackend({self.name!r}, {self.where!r})"
@@ -209,17 +255,47 @@ class SqlBackend:
 
     @contextmanager
     def _errors(self, what: str, secrets: Sequence[str] = ()) -> Iterator[None]:
-        """Database exceptions as BackendUnavailable/BackendError, with no password, SQL
-        parameters or secret values in the message."""
-        try:
-            yield
-        except sa_exc.SQLAlchemyError as exc:
-            raise self._classify(exc, what, secrets) from None
+        """One call: within its budget (the caller's, cut to ``timeout``), with database
+        exceptions as BackendUnavailable/BackendError and no password, SQL parameters or
+        secret values in the message."""
+        started = time.monotonic()
+        with deadline.budget(self.call_timeout):
+            budget = deadline.remaining()
+            try:
+                yield
+            except sa_exc.SQLAlchemyError as exc:
+                raise self._classify(exc, what, secrets, started, budget) from None
 
     def _classify(
-        self, exc: sa_exc.SQLAlchemyError, what: str, secrets: Sequence[str] = ()
+        self,
+        exc: sa_exc.SQLAlchemyError,
+        what: str,
+        secrets: Sequence[str] = (),
+        started: float | None = None,
+        budget: float | None = None,
     ) -> BackendError | BadRequest:
-        """The error a database exception is reported as (see :meth:`_errors`)."""
+        """The error a database exception is reported as (see :meth:`_errors`); an
+        unavailable database is noted in ``last_failure`` (the health check's evidence)."""
+        error = self._reported_as(exc, what, secrets, started, budget)
+        if isinstance(error, BackendUnavailable):
+            self.last_failure = time.monotonic()
+        return error
+
+    def _reported_as(
+        self,
+        exc: sa_exc.SQLAlchemyError,
+        what: str,
+        secrets: Sequence[str],
+        started: float | None,
+        budget: float | None,
+    ) -> BackendError | BadRequest:
+        if started is not None and budget is not None and self._timed_out(exc):
+            return BackendUnavailable(
+                f"backend {self.name!r} ({self.where}): {what}: no answer within the call's "
+                f"time budget ({budget:.2f} s, gave up after {time.monotonic() - started:.2f} "
+                f"s; the backend's timeout is {self.call_timeout:g} s): "
+                f"{self._reason(exc, secrets)}"
+            )
         if isinstance(exc, sa_exc.DataError):
             # The database refused a value (too long, out of range...): the caller's
             # mistake, which another backend would not fix.
@@ -244,6 +320,26 @@ class SqlBackend:
             )
         return BackendError(
             f"backend {self.name!r} ({self.where}): {what}: {self._reason(exc, secrets)}"
+        )
+
+    def _timed_out(self, exc: sa_exc.SQLAlchemyError) -> bool:
+        """A failure of the time limits: the pool's wait, a statement or lock wait cut by
+        the server (PostgreSQL 57014, MariaDB 1969, MySQL 3024), SQLite's busy timeout or
+        progress handler, a socket timeout; or any failure once the budget is spent."""
+        if isinstance(exc, sa_exc.TimeoutError) or deadline.expired():
+            return True
+        orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else None
+        if orig is None:
+            return False
+        if str(getattr(orig, "sqlstate", "")) == "57014":
+            return True
+        args = getattr(orig, "args", ())
+        if args and args[0] in (1969, 3024):
+            return True
+        text = str(orig).lower()
+        return "timed out" in text or (
+            self.url.get_backend_name() == "sqlite"
+            and ("database is locked" in text or "interrupted" in text)
         )
 
     # Families and tables ----------------------------------------------------------------
@@ -334,7 +430,7 @@ class SqlBackend:
                 return [record for _, record in rows]
         # The read path (fastpath.py): the statement compiled once per shape, run on an
         # autocommit connection, rows converted by a precomputed plan.
-        try:
+        with self._errors(f"search {ft.name}"):
             read = self._compiled(ft, shape)
             result, description = reader.fetch(
                 read.sql, read.parameters(values), read.slots is None
@@ -345,12 +441,10 @@ class SqlBackend:
             read.uses += 1
             self.last_success = time.monotonic()
             return rows_to_records(result, read, criteria, render)
-        except sa_exc.SQLAlchemyError as exc:
-            raise self._classify(exc, f"search {ft.name}") from None
 
     @property
     def read_pool(self) -> ReadPool | None:
-        """The connections ``search`` reads on (None for an in-memory SQLite database)."""
+        """``search``'s view of the engine's pool (None for an in-memory SQLite database)."""
         return self._reader
 
     def read_statements(self) -> dict[tuple[str, Shape], CompiledRead]:
@@ -504,7 +598,7 @@ class SqlBackend:
 
     def ping(self) -> None:
         try:
-            with self.engine.connect() as conn:
+            with deadline.budget(self.call_timeout), self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa_exc.SQLAlchemyError as exc:
             raise BackendUnavailable(
@@ -513,26 +607,30 @@ class SqlBackend:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self._reader is not None:
-            self._reader.close()
 
 
-_SQLITE_BEGIN = "ara_sqlite_begin"
+_BEGIN = "ara_begin"
 
 
-def _sqlite_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy, not pysqlite, start SQLite transactions (the recipe in SQLAlchemy's
-    SQLite docs): pysqlite would begin only at the first write, so a read-then-update would
-    not be one transaction.  Writers ask for ``BEGIN IMMEDIATE`` so two concurrent updates
-    queue on the write lock instead of failing with "database is locked"."""
+def _transactions(engine: Engine, sqlite: bool) -> None:
+    """Connections stay in the driver's autocommit mode and SQLAlchemy starts transactions
+    with an explicit ``BEGIN`` (the recipe in SQLAlchemy's SQLite docs, for every engine):
+    one pool then serves both the read path, which needs no transaction, and Core's
+    transactions.  On SQLite pysqlite would begin only at the first write, so a
+    read-then-update would not be one transaction; writers ask for ``BEGIN IMMEDIATE`` so
+    two concurrent updates queue on the write lock instead of failing with "database is
+    locked".  (PostgreSQL and MariaDB connections are put in autocommit mode by the
+    engine's ``isolation_level``.)"""
 
-    @sa.event.listens_for(engine, "connect")
-    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
+    if sqlite:
+
+        @sa.event.listens_for(engine, "connect")
+        def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql(str(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")))
+        conn.exec_driver_sql(str(conn.get_execution_options().get(_BEGIN, "BEGIN")))
 
 
 def is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
