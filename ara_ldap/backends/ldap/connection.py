@@ -66,6 +66,9 @@ class WriteOutcomeUnknown(WriteIncomplete):
     """The connection broke after a write was sent; it may or may not have been applied."""
 
 
+#: The shortest time between two background probes of one server (seconds).
+PROBE_SPACING = 0.1
+
 #: TCP keepalive on pooled sockets: first probe after 30 s idle, then every 10 s, 3 lost
 #: probes = dead (about a minute, instead of the kernel's two hours).
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
@@ -169,6 +172,7 @@ class ConnectionPool:
         self._down_until: dict[str, float] = {}
         self._last_error: dict[str, str] = {}
         self._probing: set[int] = set()
+        self._next_probe: dict[int, float] = {}
         #: Servers that answered a write with a referral or "shadow context", until when.
         self._no_writes_until: dict[str, float] = {}
         self._closed = False
@@ -299,10 +303,13 @@ class ConnectionPool:
         """Reconnect to server ``index`` in the background (once at a time): on success it
         is healthy again and its connection joins the pool; on failure it stays down for
         another ``retry_interval``."""
+        now = time.monotonic()
         with self._lock:
-            if index in self._probing or self._closed:
+            if index in self._probing or self._closed or now < self._next_probe.get(index, 0.0):
                 return
             self._probing.add(index)
+            # At most one probe per interval (at least PROBE_SPACING: retry_interval may be 0).
+            self._next_probe[index] = now + max(self._settings.retry_interval, PROBE_SPACING)
         thread = threading.Thread(
             target=self._run_probe, args=(index,), name="ara-ldap-failback", daemon=True
         )
