@@ -1,6 +1,7 @@
 # ara-ldap: the two set-up commands are `make demo` and `make test` (README.md).
 # Both install what is missing: Debian's slapd and ldap-utils (apt), then this package
-# and its development dependencies in a virtualenv (.venv).
+# and its development dependencies in a virtualenv (.venv). Under CI=true also docker.io,
+# docker-compose and debootstrap, for the compose/ stack's test (tests/docker).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,6 +22,12 @@ system-deps:
 	[ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1 || missing="$$missing slapd"; \
 	command -v ldapadd >/dev/null 2>&1 || missing="$$missing ldap-utils"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ "$${CI:-}" = true ]; then \
+	  : "CI only: tests/docker builds and runs compose/ (elsewhere it skips without them)"; \
+	  command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
+	  command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  command -v apt-get >/dev/null 2>&1 || { echo "Please install:$$missing (no apt-get here)"; exit 1; }; \
 	  echo "Installing with apt-get:$$missing"; \

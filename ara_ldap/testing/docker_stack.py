@@ -73,6 +73,10 @@ def _dockerd_path() -> str | None:
     return shutil.which("dockerd") or shutil.which("dockerd", path="/usr/sbin:/usr/bin:/sbin")
 
 
+def _debootstrap_path() -> str | None:
+    return shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
+
+
 def _engine_reachable(base_url: str | None = None) -> bool:
     try:
         import docker
@@ -110,27 +114,31 @@ def unavailable_reason() -> str | None:
     """Why the stack cannot be brought up here (one sentence naming what to install), or
     None.  An engine that is not running is fine when ``dockerd`` can be started (root)."""
     missing: list[str] = []
+    apt: list[str] = []
+    sdk = True
     try:
         import docker  # noqa: F401
     except ModuleNotFoundError:
+        sdk = False
         missing.append("the Python 'docker' package (pip install 'ara-ldap[docker]')")
     if shutil.which("docker-compose") is None:
         missing.append("docker-compose")
-    reachable = not missing and _engine_reachable()
+        apt.append("docker-compose")
+    reachable = sdk and _engine_reachable()
     if not reachable:
         if _dockerd_path() is None:
             missing.append("dockerd (no Docker engine is reachable)")
+            apt.append("docker.io")
         elif os.geteuid() != 0:
             missing.append("a running Docker engine (starting dockerd needs root)")
     base_ready = reachable and _image_exists(BASE_IMAGE)
-    if not base_ready and shutil.which("debootstrap") is None:
+    if not base_ready and _debootstrap_path() is None:
         missing.append(f"debootstrap (to build {BASE_IMAGE})")
+        apt.append("debootstrap")
     if not missing:
         return None
-    return (
-        f"the compose stack needs {', '.join(missing)}: "
-        "apt-get install docker.io docker-compose debootstrap"
-    )
+    hint = f": apt-get install {' '.join(apt)}" if apt else ""
+    return f"the compose stack needs {', '.join(missing)}{hint}"
 
 
 # The engine ----------------------------------------------------------------------------
@@ -236,7 +244,7 @@ def ensure_base_image(
             return 0.0
         except docker.errors.ImageNotFound:
             pass
-        debootstrap = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
+        debootstrap = _debootstrap_path()
         if debootstrap is None:
             raise DockerStackError(f"{tag} is missing and debootstrap is not installed")
         t0 = time.monotonic()
