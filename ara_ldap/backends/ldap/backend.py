@@ -235,7 +235,7 @@ class LdapBackend:
             check_search_result(fmap, conn.result or {})
             return _found(conn)
 
-        return self.pool.run(op, write=False)
+        return self._run(op, write=False)
 
     def _paged_search(
         self, conn: ldap3.Connection, fmap: FamilyMap, search_filter: str
@@ -332,7 +332,7 @@ class LdapBackend:
             raise _write_error(f"family {fmap.name!r}: store refused", result)
 
         with self._writing(fmap) as note:
-            stored = self.pool.run(op, write=True)
+            stored = self._run(op, write=True)
             if not stored:
                 self._replace(fmap, dn, record)
             note.wrote(dn)
@@ -362,7 +362,7 @@ class LdapBackend:
             return None
 
         if raw is None:
-            raw = self.pool.run(read, write=False)
+            raw = self._run(read, write=False)
         if raw is None:
             raise Conflict(
                 f"family {fmap.name!r}: {dn} exists but is not a record of this family; "
@@ -480,7 +480,7 @@ class LdapBackend:
             )
             return any(i.get("type") == "searchResEntry" for i in conn.response or [])
 
-        return self.pool.run(op, write=False)
+        return self._run(op, write=False)
 
     def _update_entry(
         self,
@@ -537,7 +537,7 @@ class LdapBackend:
 
         if new_rdn is None and not changes:
             return None
-        self.pool.run(op, write=True)
+        self._run(op, write=True)
         return dn
 
     def _renamed_rdn(
@@ -594,7 +594,7 @@ class LdapBackend:
                 )
 
             try:
-                deleted = self.pool.run(op, write=True)
+                deleted = self._run(op, write=True)
             except BackendError as exc:
                 raise _Stopped(count, exc) from exc
             if deleted:
@@ -640,7 +640,7 @@ class LdapBackend:
         def op(conn: ldap3.Connection) -> None:
             conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
 
-        self.pool.run(op, write=False)
+        self._run(op, write=False)
 
     def close(self) -> None:
         if self.cache is not None:
