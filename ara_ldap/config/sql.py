@@ -69,6 +69,9 @@ class SqlBackendSettings(_PasswordSource):
     db_schema: str | None = Field(None, alias="schema")
     pool_size: int = Field(4, ge=1, le=256)
     connect_timeout: float = Field(3.0, gt=0)
+    #: The longest a call may take (connection checkout, statements, lock waits, retries):
+    #: the statement and lock limits of each connection follow the call's budget.
+    timeout: float = Field(5.0, gt=0, le=3600)
     default_families: bool = True
     families: dict[str, SqlFamily] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 import pytest
 import sqlalchemy as sa
 
+from ara_ldap import deadline
 from ara_ldap.backends.sql import SqlBackend
 from ara_ldap.backends.sql.family import Cond
 from ara_ldap.backends.sql.fastpath import ReadPool
@@ -281,18 +283,35 @@ def test_eight_threads_read_correct_results(rt: Realtime, backend: SqlBackend) -
     assert len(pool_of(backend).idle_connections()) <= pool_of(backend).size
 
 
-def test_a_caller_waits_for_a_free_connection_then_times_out(target: Target) -> None:
-    pool = ReadPool(sa.create_engine(target.url, poolclass=sa.pool.NullPool), size=1, timeout=0.2)
-    held = pool.acquire()
-    with pytest.raises(sa.exc.TimeoutError):
-        pool.acquire()
-    released = threading.Timer(0.05, pool.release, args=(held,))
+def test_a_caller_waits_for_a_free_connection_then_times_out(backend: SqlBackend) -> None:
+    pool = pool_of(backend)
+    held = [pool.acquire() for _ in range(pool.size)]  # every connection of the one pool
+    started = time.monotonic()
+    with deadline.budget(0.2), pytest.raises(sa.exc.TimeoutError):
+        pool.acquire()  # the wait is cut to the call's budget, not pool_timeout (30 s)
+    assert time.monotonic() - started < 1.0
+    last = held[-1].dbapi_connection
+    released = threading.Timer(0.05, pool.release, args=(held[-1],))
     released.start()
-    pool.timeout = 5
     again = pool.acquire()  # handed over by release
-    assert again is held
-    pool.release(again)
-    pool.close()
+    assert again.dbapi_connection is last
+    for proxy in [again, *held[:-1]]:
+        pool.release(proxy)
+
+
+def test_reads_and_writes_share_one_pool_of_pool_size(rt: Realtime, backend: SqlBackend) -> None:
+    rt.store("sippeers", {"name": "a"})
+    pool = pool_of(backend)
+    held = [pool.acquire() for _ in range(pool.size)]
+    try:
+        with pytest.raises(BackendUnavailable, match="time budget"), deadline.budget(0.2):
+            rt.store("sippeers", {"name": "b"})  # no second pool to write on
+    finally:
+        for proxy in held:
+            pool.release(proxy)
+    rt.store("sippeers", {"name": "b"})
+    assert backend.engine.pool.checkedout() == 0
+    assert len(pool.idle_connections()) <= pool.size
 
 
 # Failures are classified as on SQLAlchemy's path --------------------------------------------

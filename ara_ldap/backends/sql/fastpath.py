@@ -23,9 +23,9 @@ Writes keep SQLAlchemy's transactional path.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
+import math
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, Engine
 
+from ara_ldap import deadline
 from ara_ldap.backends.sql import chunks
 from ara_ldap.criteria import Criterion, record_matches
 from ara_ldap.record import Pair, Record
@@ -199,119 +200,170 @@ def rows_to_records(
 
 # Connections -------------------------------------------------------------------------------
 
+#: Set while the read path checks a connection out: the Core checkout hook then skips its
+#: ping (a disconnect on the read path is retried instead, without the round trip).
+_PLAIN_CHECKOUT: ContextVar[bool] = ContextVar("ara_sql_plain_checkout", default=False)
 
-@dataclass(eq=False)
-class Reader:
-    """One pooled read connection."""
+#: Keys in a pooled connection's ``info`` (cleared by SQLAlchemy when it is replaced).
+_CURSOR = "ara_cursor"
+_LIMIT = "ara_limit"
+#: Set by the pool's connect hook: no statement has run on the connection yet.
+FRESH = "ara_fresh"
 
-    proxy: Any  # SQLAlchemy's PoolProxiedConnection (a NullPool one: closing closes it)
-    dbapi: Any  # the driver's connection
-    generation: int
-    fresh: bool = True
-    #: One cursor per connection, reused (a new psycopg cursor per call costs ~10 µs).
-    cursor: Any = None
+
+class BudgetQueuePool(sa.pool.QueuePool):
+    """SQLAlchemy's QueuePool whose wait for a free connection is ``pool_timeout`` cut to
+    what is left of the call's budget (:func:`ara_ldap.deadline.clamp`): QueuePool reads
+    ``_timeout`` at every checkout, so a property makes the wait per call."""
+
+    _pool_timeout: float = 30.0
+
+    @property
+    def _timeout(self) -> float:
+        return deadline.clamp(self._pool_timeout)
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._pool_timeout = value
+
+
+class SessionLimits:
+    """Keeps a connection's own time limits within the call's budget, so that a statement
+    blocked on a lock (or a hung server) ends in time instead of holding the caller.
+
+    PostgreSQL: ``statement_timeout``; MariaDB/MySQL: ``max_statement_time`` (MariaDB's,
+    seconds) and PyMySQL's socket read/write timeouts (a hung server); SQLite:
+    ``busy_timeout`` (lock waits; a progress handler ends long statements, see
+    :meth:`install`).  A server-side limit costs a round trip to change, so it is changed
+    only when the budget is below it or far above it (a route's share of the budget stays
+    the same call after call: one ``SET`` per connection)."""
+
+    #: The limit set is this fraction of the budget: the error must still come back in time.
+    MARGIN = 0.9
+
+    def __init__(self, dialect: str, timeout: float) -> None:
+        self.dialect = dialect
+        self.timeout = timeout
+
+    def budget(self) -> float:
+        left = deadline.remaining()
+        return self.timeout if left is None else max(deadline.MIN_STEP, left)
+
+    def install(self, dbapi: Any) -> None:
+        """On a new connection: SQLite's progress handler (ends a running statement once
+        the budget is spent; SQLite checks it every 10,000 virtual machine steps)."""
+        if self.dialect == "sqlite":
+            dbapi.set_progress_handler(_over_budget, 10_000)
+
+    def apply(self, dbapi: Any, info: dict[Any, Any]) -> None:
+        """Before a call on ``dbapi``: its limits fit what is left of the budget."""
+        want = self.budget()
+        if self.dialect == "mysql":  # PyMySQL checks these on every socket read and write
+            dbapi._read_timeout = dbapi._write_timeout = math.ceil(want * 10 + 2) / 10
+        current = info.get(_LIMIT)
+        if current is not None and want * 0.75 <= current <= want:
+            return
+        limit = max(deadline.MIN_STEP, want * self.MARGIN)
+        if self.dialect == "postgresql":
+            statement = f"SET statement_timeout = {math.ceil(limit * 1000)}"
+        elif self.dialect == "mysql" and "mariadb" in str(dbapi.get_server_info()).lower():
+            statement = f"SET SESSION max_statement_time = {limit:.3f}"
+        elif self.dialect == "mysql":  # MySQL's own (SELECTs only; the socket bounds the rest)
+            statement = f"SET SESSION max_execution_time = {math.ceil(limit * 1000)}"
+        elif self.dialect == "sqlite":
+            statement = f"PRAGMA busy_timeout = {math.ceil(limit * 1000)}"
+        else:  # pragma: no cover - the supported dialects are the three above
+            return
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+        info[_LIMIT] = limit
+
+
+def _over_budget() -> bool:
+    """SQLite's progress handler: True (interrupt the statement) once the budget is spent."""
+    left = deadline.remaining()
+    return left is not None and left <= 0
 
 
 class ReadPool:
-    """At most ``size`` autocommit DBAPI connections for reads, thread-safe.
+    """The read path's view of the backend's one connection pool (the engine's).
 
-    ``engine`` makes the connections (a NullPool engine with ``isolation_level=AUTOCOMMIT``:
-    the driver arguments and connect hooks of the backend's engine).  Each call gets a
-    connection of its own, waiting up to ``timeout`` seconds when all are busy (as
-    SQLAlchemy's QueuePool does).  A disconnect closes the idle connections too (after a
-    server restart they are all dead; SQLAlchemy invalidates its pool the same way), and a
-    statement that failed on a reused connection because it was gone is retried once on a
-    new one: what ``pool_pre_ping`` achieves, without a round trip per call.
+    ``search`` checks a connection out of the engine's pool as a raw DBAPI connection:
+    every connection of the pool is in autocommit mode (writes emit their own ``BEGIN``,
+    see ``backend._transactions``), so a read needs no transaction; there is no pre-ping
+    (Core's checkouts ping in a hook this path skips) and no reset-on-return.  A disconnect
+    marks every idle connection stale (SQLAlchemy replaces them at their next checkout,
+    as it does for Core), and a statement that failed on a reused connection because it
+    was gone is retried once on a new one, while the call's budget lasts: what
+    ``pool_pre_ping`` achieves, without a round trip per call.
     """
 
-    def __init__(self, engine: Engine, size: int, timeout: float) -> None:
+    def __init__(self, engine: Engine, limits: SessionLimits) -> None:
         self.engine = engine
         self.dialect = engine.dialect
+        self.limits = limits
         self._dbapi_error: type[Any] = engine.dialect.loaded_dbapi.Error  # the driver's
-        self.size = max(1, size)
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._idle: list[Reader] = []
-        self._open = 0
-        self._waiting = 0
-        self._generation = 0
+        pool = engine.pool
+        if not isinstance(pool, sa.pool.QueuePool):
+            raise TypeError("the read path needs a QueuePool engine")  # never: backend.py
+        self.pool = pool
+        self.size = pool.size()
         #: Connections made so far (tests and diagnostics).
         self.connects = 0
+        sa.event.listen(engine, "connect", self._connected)
+
+    def _connected(self, dbapi: Any, _record: Any) -> None:
+        self.connects += 1
+
+    @property
+    def timeout(self) -> float:
+        """The longest wait for a free connection (``pool_timeout``; cut to the budget)."""
+        return float(getattr(self.pool, "_pool_timeout", 30.0))
 
     # Checkout ---------------------------------------------------------------------------
-    def acquire(self) -> Reader:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            deadline = time.monotonic() + self.timeout
-            while self._open >= self.size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise sa_exc.TimeoutError(
-                        f"read pool limit of size {self.size} reached, connection timed out, "
-                        f"timeout {self.timeout:.2f}"
-                    )
-                self._waiting += 1
-                try:
-                    self._cond.wait(remaining)
-                finally:
-                    self._waiting -= 1
-                if self._idle:
-                    return self._idle.pop()
-            self._open += 1
-            generation = self._generation
+    def acquire(self) -> Any:
+        """A pooled connection (SQLAlchemy's proxy; ``release`` or ``discard`` it)."""
+        token = _PLAIN_CHECKOUT.set(True)
         try:
             proxy = self.engine.raw_connection()  # unlike Connection, does not wrap errors
         except self._dbapi_error as exc:
-            self._forget()
             disconnect = self.dialect.is_disconnect(exc, None, None)
             raise self._wrap(exc, None, None, disconnect) from exc
-        except BaseException:
-            self._forget()
-            raise
-        self.connects += 1
-        return Reader(proxy, proxy.dbapi_connection, generation)
+        finally:
+            _PLAIN_CHECKOUT.reset(token)
+        return proxy
 
-    def release(self, reader: Reader) -> None:
-        with self._lock:
-            if reader.generation == self._generation:
-                reader.fresh = False
-                self._idle.append(reader)
-                if self._waiting:
-                    self._cond.notify()
-                return
-        self.discard(reader)
+    def release(self, proxy: Any) -> None:
+        proxy.close()  # back to the pool (no reset: autocommit, nothing to roll back)
 
-    def discard(self, reader: Reader) -> None:
-        """Close a connection that may be broken; it no longer counts."""
+    def discard(self, proxy: Any, exc: BaseException | None = None) -> None:
+        """Close a connection that may be broken; its slot reconnects when next used."""
         with contextlib.suppress(Exception):  # closing a dead connection may fail too
-            reader.proxy.invalidate()
-        self._forget()
+            proxy.invalidate(exc)
+        with contextlib.suppress(Exception):
+            proxy.close()
 
-    def _forget(self) -> None:
-        with self._lock:
-            self._open -= 1
-            if self._waiting:
-                self._cond.notify()
-
-    def invalidate(self) -> None:
-        """Close the idle connections; those in use are closed when released."""
-        with self._lock:
-            self._generation += 1
-            stale, self._idle = self._idle, []
-        for reader in stale:
-            self.discard(reader)
+    def invalidate(self, proxy: Any, exc: BaseException) -> None:
+        """After a disconnect: the idle connections are stale too (a server restart kills
+        them all); SQLAlchemy replaces each at its next checkout."""
+        self.pool._invalidate(proxy, exc, _checkin=False)
 
     def close(self) -> None:
         """Close every connection (a later call connects again, like a disposed engine)."""
-        self.invalidate()
         self.engine.dispose()
 
     def idle_connections(self) -> list[Any]:
-        """The DBAPI connections waiting for a call (tests, diagnostics)."""
-        with self._lock:
-            return [reader.dbapi for reader in self._idle]
+        """The live DBAPI connections waiting in the pool (tests, diagnostics)."""
+        stale_before = self.pool._invalidate_time
+        return [
+            record.dbapi_connection
+            for record in list(getattr(self.pool._pool, "queue", ()))
+            if record.dbapi_connection is not None
+            and getattr(record, "starttime", 0) > stale_before
+        ]
 
     def _wrap(
         self,
@@ -340,25 +392,29 @@ class ReadPool:
         dbapi_error = self._dbapi_error
         retried = False
         while True:
-            reader = self.acquire()
-            cursor = reader.cursor
+            proxy = self.acquire()
+            dbapi = proxy.dbapi_connection
+            info = proxy.info
+            cursor = info.get(_CURSOR)
+            fresh = info.pop(FRESH, False)
             try:
+                self.limits.apply(dbapi, info)
                 if cursor is None:
-                    cursor = reader.cursor = reader.dbapi.cursor()
+                    cursor = info[_CURSOR] = dbapi.cursor()
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
                 description = cursor.description if describe else None
             except dbapi_error as exc:
-                disconnect = self.dialect.is_disconnect(exc, reader.dbapi, cursor)
-                self.discard(reader)
+                disconnect = self.dialect.is_disconnect(exc, dbapi, cursor)
+                self.discard(proxy, exc)
                 if disconnect:
-                    self.invalidate()
-                    if not reader.fresh and not retried:
+                    self.invalidate(proxy, exc)
+                    if not fresh and not retried and not deadline.expired():
                         retried = True  # the server dropped an idle connection: once more
                         continue
                 raise self._wrap(exc, sql, params, disconnect) from exc
-            except BaseException:
-                self.discard(reader)  # interrupted mid-statement: its state is unknown
+            except BaseException as exc:
+                self.discard(proxy, exc)  # interrupted mid-statement: its state is unknown
                 raise
-            self.release(reader)
+            self.release(proxy)
             return rows, description
