@@ -416,6 +416,8 @@ def compose_stack(
         gateway_port, ldap_port = free_port(), free_port()
         variables = {
             "ARA_BASE": base,
+            # Images tagged :test, so a user's :latest (docker-compose up) is not replaced.
+            "ARA_TAG": "test",
             "ARA_GATEWAY_PORT": str(gateway_port),
             "ARA_LDAP_PORT": str(ldap_port),
             "ARA_PG_PORT": str(free_port()),
