@@ -18,7 +18,7 @@ from ara_ldap.config import load_settings
 from ara_ldap.realtime import Realtime
 from ara_ldap.testing.ldap import ldap_backend_config
 from ara_ldap.testing.slapd import Slapd, find_fixture_ldifs, free_port
-from ara_ldap.testing.topology import Topology
+from ara_ldap.testing.topology import Topology, wait_until
 
 TIMEOUT = 2
 RETRY_INTERVAL = 0.5
@@ -200,3 +200,38 @@ def test_a_replica_referral_moves_the_write_to_the_next_server_once(topology: To
     topology.wait_for_replication()
     dn = f"cn=referred,ou=sip,ou=asterisk,{provider.suffix}".lower()
     assert dn in topology.entry_dns(provider)
+
+
+def _cached(realtime: Realtime, name: str) -> bool:
+    """Whether the change-driven cache answers ``name`` (without a directory call)."""
+    answer = realtime.single_nowait("sippeers", {"name": name})
+    return answer is not None and answer[0] is not None
+
+
+def test_the_cache_serves_when_the_first_url_is_down(two: tuple[Slapd, Slapd]) -> None:
+    _, second = two
+    dead = f"ldap://127.0.0.1:{free_port()}"
+    realtime = _open([dead, second.url], second, cache={"enabled": True})
+    try:
+        # Before: the cache's probe asked urls[0] only, so the cache never went live.
+        wait_until(lambda: _cached(realtime, "who"), timeout=10, what="the cache serving")
+    finally:
+        realtime.close()
+
+
+def test_the_cache_follows_the_next_url_when_the_consumer_dies(topology: Topology) -> None:
+    consumer, provider = topology.consumers[0], topology.provider
+    realtime = _open(
+        [consumer.url, provider.url], consumer, write_urls=[provider.url], cache={"enabled": True}
+    )
+    try:
+        wait_until(lambda: _cached(realtime, "alice"), timeout=10, what="the cache serving")
+        consumer.kill()
+        realtime.store("sippeers", {"name": "after-kill", "host": "dynamic"})
+        # The stream restarts on the provider and delivers the write to the cache.
+        waited = wait_until(
+            lambda: _cached(realtime, "after-kill"), timeout=10, what="the write in the cache"
+        )
+        print(f"cache caught up on the provider {waited:.3f} s after the write")
+    finally:
+        realtime.close()

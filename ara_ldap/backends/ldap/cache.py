@@ -175,6 +175,8 @@ class DirectoryCache:
         self.enabled: bool | None = None  # None until the directory was asked
         self._probe_ok_at = 0.0
         self._probe_conn: ldap3.Connection | None = None
+        #: The server the probe vouches for; streams on another server are restarted.
+        self._probe_url: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._watchdog, name=f"ara-ldap-cache-{name}", daemon=True
@@ -393,6 +395,19 @@ class DirectoryCache:
         if consumer is not None and (not probe_ok or not consumer.alive()):
             self._break(fam, consumer, probe_ok)
             return
+        if consumer is not None and consumer.url not in (None, self._probe_url):
+            # Probe and stream on different servers (after a failover): the probe would
+            # vouch for a server this stream does not follow.  Restart it on the probed one.
+            log.info(
+                "cache %s/%s: stream on %s, probe on %s; restarting the stream",
+                self.name,
+                fam.fmap.name,
+                consumer.url,
+                self._probe_url,
+            )
+            self._break(fam, consumer, probe_ok)
+            fam.retry_at = now
+            return
         if fam.state == REFRESHING and consumer is not None and consumer.refreshed.is_set():
             self._index_common(fam)
             with fam.changed:
@@ -516,23 +531,34 @@ class DirectoryCache:
 
     # Probing ------------------------------------------------------------------------------
     def _probe_connection(self) -> ldap3.Connection:
+        """A connection to the first read server (``urls``) that answers, kept while it
+        works: the streams start on the first that answers too, so both follow the same
+        server (with ``urls[0]`` down, a probe of ``urls[0]`` only kept the cache off)."""
         conn = self._probe_conn
         if conn is not None and not conn.closed:
             return conn
-        url = self.settings.urls[0]
-        server = make_server(self.settings, url)
-        conn = ldap3.Connection(
-            server,
-            raise_exceptions=False,
-            auto_referrals=False,
-            receive_timeout=1,
-            **bind_args(self.settings, self._password),
-        )
-        conn.open(read_server_info=False)
-        if not conn.bind(read_server_info=False):
-            raise ConnectionError("probe bind refused")
-        self._probe_conn = conn
-        return conn
+        last: Exception | None = None
+        for url in self.settings.urls:
+            server = make_server(self.settings, url)
+            conn = ldap3.Connection(
+                server,
+                raise_exceptions=False,
+                auto_referrals=False,
+                receive_timeout=1,
+                **bind_args(self.settings, self._password),
+            )
+            try:
+                conn.open(read_server_info=False)
+                if not conn.bind(read_server_info=False):
+                    raise ConnectionError("probe bind refused")
+            except Exception as exc:  # the next URL
+                last = exc
+                with contextlib.suppress(Exception):
+                    conn.unbind()
+                continue
+            self._probe_conn, self._probe_url = conn, url
+            return conn
+        raise ConnectionError(f"no read server answered the probe: {last}")
 
     def _probe(self) -> bool:
         """One base search of the rootDSE on a separate connection, short timeout: a

@@ -339,6 +339,8 @@ class SyncConsumer:
         self._password = password
         self._phase = _Phase()
         self._conn: ldap3.Connection | None = None
+        #: The server the stream runs on (once started).
+        self.url: str | None = None
 
     # Running ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -371,6 +373,7 @@ class SyncConsumer:
                     conn.unbind()
                 continue
             self._conn = conn
+            self.url = url
             # The connect timeout stays on the socket as a receive timeout (slapd.md §16):
             # ldap3's receiver would die after that long without a change, and the stream
             # restart every few seconds on a quiet directory.  The watchdog's probe is what
