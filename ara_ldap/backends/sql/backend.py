@@ -38,7 +38,6 @@ from ara_ldap.backends.base import Capabilities, Requirement
 from ara_ldap.backends.sql.columns import TableInfo, render
 from ara_ldap.backends.sql.family import FamilyTable, Shape, _first, bind_names
 from ara_ldap.backends.sql.fastpath import (
-    _PLAIN_CHECKOUT,
     CACHE_LIMIT,
     FRESH,
     BudgetQueuePool,
@@ -204,8 +203,9 @@ class SqlBackend:
 
     def _checkouts(self, engine: Engine, backend: str) -> None:
         """Pool hooks: a new connection's connect time is cut to the call's budget; Core's
-        checkouts ping a reused connection (``pool_pre_ping``; the read path retries a
-        disconnect instead); every checkout fits the session's limits to the budget."""
+        checkouts ping a reused connection (``pool_pre_ping``) and fit the session's limits
+        to the budget.  (The read path takes entries without these hooks: it fits the
+        limits itself and retries a disconnect instead of pinging.)"""
         limits, dialect = self._limits, engine.dialect
         dbapi_error: type[Any] = dialect.loaded_dbapi.Error
         connect_timeout = self.settings.connect_timeout
@@ -224,8 +224,6 @@ class SqlBackend:
 
         @sa.event.listens_for(engine, "checkout")
         def _checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
-            if _PLAIN_CHECKOUT.get():
-                return  # the read path: limits applied, disconnects retried, by fetch
             if not record.info.pop(FRESH, False):
                 try:
                     dialect.do_ping(dbapi)
@@ -429,8 +427,26 @@ class SqlBackend:
                 rows = self._rows(conn, ft, criteria, (shape, values))
                 return [record for _, record in rows]
         # The read path (fastpath.py): the statement compiled once per shape, run on an
-        # autocommit connection, rows converted by a precomputed plan.
-        with self._errors(f"search {ft.name}"):
+        # autocommit connection, rows converted by a precomputed plan.  (``_errors``
+        # inlined, and no budget of its own inside a shorter one, e.g. the router's: its
+        # context managers were a tenth of a lookup.)
+        left = deadline.remaining()
+        if left is not None and left <= self.call_timeout:
+            return self._read(reader, ft, criteria, shape, values, left)
+        with deadline.budget(self.call_timeout):
+            return self._read(reader, ft, criteria, shape, values, self.call_timeout)
+
+    def _read(
+        self,
+        reader: ReadPool,
+        ft: FamilyTable,
+        criteria: Sequence[Criterion],
+        shape: Shape,
+        values: list[object],
+        budget: float,
+    ) -> list[Record]:
+        started = time.monotonic()
+        try:
             read = self._compiled(ft, shape)
             result, description = reader.fetch(
                 read.sql, read.parameters(values), read.slots is None
@@ -438,9 +454,11 @@ class SqlBackend:
             if read.slots is None:
                 assert description is not None
                 read.make_slots(description, self.engine.dialect)
-            read.uses += 1
-            self.last_success = time.monotonic()
-            return rows_to_records(result, read, criteria, render)
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._classify(exc, f"search {ft.name}", (), started, budget) from None
+        read.uses += 1
+        self.last_success = time.monotonic()
+        return rows_to_records(result, read, criteria, render)
 
     @property
     def read_pool(self) -> ReadPool | None:
