@@ -389,7 +389,13 @@ class ConnectionPool:
                     conn = self._idle.pop() if self._idle else None
                 if conn is None:
                     return self._open(exclude)
-                index = self.server_of(conn)
+                index = self._index_of.get(id(conn), 0)
+                if index == 0 and not self._down_until and not exclude:
+                    # The usual case (the first server, nothing down): only the liveness check.
+                    if _is_alive(conn):
+                        return conn
+                    self._discard(conn)
+                    continue
                 now = time.monotonic()
                 if index in exclude and not self._is_down(index, now):
                     aside.append(conn)
@@ -418,14 +424,15 @@ class ConnectionPool:
         """The socket timeout of one attempt: the whole budget, except for a read with
         another healthy server to retry on, which gets half (a frozen server then leaves
         time for the retry elsewhere within the call)."""
-        left = deadline.remaining()
-        limit = float(self._settings.timeout) if left is None else min(self._settings.timeout, left)
-        if write:
+        limit = float(self._settings.timeout)  # _arm cuts it to what is left of the budget
+        if write or len(self._urls) == 1:
             return limit
-        others = [
-            i for i in range(len(self._urls)) if i != index and i not in failed and self._healthy(i)
-        ]
-        return limit / 2 if others else limit
+        if not any(
+            i != index and i not in failed and self._healthy(i) for i in range(len(self._urls))
+        ):
+            return limit
+        left = deadline.remaining()
+        return (limit if left is None else min(limit, left)) / 2
 
     def _refusing_writes(self) -> set[int]:
         """Servers that refused a write as replicas within ``retry_interval`` (skipped by
@@ -450,7 +457,7 @@ class ConnectionPool:
             index: int | None = None
             try:
                 with self.connection(failed) as conn:
-                    index = self.server_of(conn)
+                    index = self._index_of.get(id(conn), 0)
                     _arm(conn, self._attempt_timeout(index, failed, write))
                     try:
                         return operation(conn)
