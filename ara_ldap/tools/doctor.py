@@ -172,9 +172,13 @@ class _Database:
 # Connections -------------------------------------------------------------------------------
 
 
-def _connect(settings: LdapBackendSettings, password: str | None) -> tuple[ldap3.Connection, str]:
+def _connect(
+    settings: LdapBackendSettings, password: str | None, urls: Sequence[str] | None = None
+) -> tuple[ldap3.Connection, str]:
+    """A bound connection to the first of ``urls`` (the read servers unless given) that
+    answers, and its URL."""
     last = "no URL"
-    for url in settings.urls:
+    for url in urls or settings.urls:
         conn = ldap3.Connection(
             make_server(settings, url),
             client_strategy=ldap3.SYNC,
@@ -429,7 +433,7 @@ def _checked_families(
 
 
 def check_tls(settings: LdapBackendSettings, report: Report) -> None:
-    for url in settings.urls:
+    for url in dict.fromkeys([*settings.urls, *(settings.write_urls or [])]):
         if url.startswith("ldapi://"):
             report.add("tls", url, "ok", "local socket (ldapi)")
         elif url.startswith("ldaps://") or settings.uses_start_tls(url):
@@ -906,7 +910,37 @@ def diagnose(
         _check_syncprov(conn, settings, families, dse, report)
         _check_limits(conn, settings, families, databases, report)
         _check_rootdn(settings, families, databases, report)
-        _check_rights(conn, settings, families, schema, dse, report)
+        if settings.write_urls:
+            _check_rights_on_write_servers(settings, password, families, schema, report)
+        else:
+            _check_rights(conn, settings, families, schema, dse, report)
     finally:
         conn.unbind()
     return report
+
+
+def _check_rights_on_write_servers(
+    settings: LdapBackendSettings,
+    password: str | None,
+    families: dict[str, LdapFamily],
+    schema: _Schema,
+    report: Report,
+) -> None:
+    """With ``write_urls`` the writes go there (the read servers may be read-only
+    consumers), so that is where the rights are tested."""
+    try:
+        conn, url = _connect(settings, password, settings.write_urls)
+    except BackendError as exc:
+        report.add(
+            "rights",
+            "write_urls",
+            "fail",
+            f"no write server answered, rights not checked: {exc}",
+            "check write_urls and that the providers run",
+        )
+        return
+    try:
+        report.add("rights", "write_urls", "ok", f"rights checked on the write server {url}")
+        _check_rights(conn, settings, families, schema, _root_dse(conn), report)
+    finally:
+        conn.unbind()

@@ -168,6 +168,23 @@ def test_missing_write_right_is_found_per_family(site: Site) -> None:
     assert [f.subject for f in report.of("rights", "ok")].count("sippeers") == 2
 
 
+def test_with_write_urls_rights_are_checked_on_the_write_server(site: Site) -> None:
+    _, backend, access = site(writable=())  # read-only for the service account
+    writer, _, _ = site()
+    backend = backend.model_copy(update={"write_urls": [writer.url.rstrip("/")]})
+    report = run(backend, access)
+    assert failed(report, "rights") == []
+    assert [f.message for f in report.of("rights", "ok") if f.subject == "write_urls"] == [
+        f"rights checked on the write server {writer.url.rstrip('/')}"
+    ]
+
+
+def test_an_unreachable_write_server_is_a_rights_problem(site: Site) -> None:
+    _, backend, access = site()
+    backend = backend.model_copy(update={"write_urls": ["ldap://127.0.0.1:9"]})
+    assert [p.split(":", 1)[0] for p in failed(run(backend, access), "rights")] == ["write_urls"]
+
+
 def test_doctor_changes_nothing_in_the_directory(site: Site) -> None:
     slapd, backend, access = site(writable=(f"ou=sip,{ASTERISK}",))
 
