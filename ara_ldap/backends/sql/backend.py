@@ -449,7 +449,7 @@ class SqlBackend:
         try:
             read = self._compiled(ft, shape)
             result, description = reader.fetch(
-                read.sql, read.parameters(values), read.slots is None
+                read.sql, read.parameters(values), read.slots is None, budget
             )
             if read.slots is None:
                 assert description is not None

@@ -228,7 +228,11 @@ class BudgetQueuePool(sa.pool.QueuePool):
     def take(self) -> ConnectionPoolEntry:
         """A pool entry with a live DBAPI connection (a stale or invalidated one is
         reconnected first); hand it back with :meth:`give`."""
-        record: Any = self._do_get()  # a _ConnectionRecord
+        idle: Any = self._pool  # SQLAlchemy's Queue (stdlib queue's code): an idle entry is
+        with idle.mutex:  # taken under its lock, as Queue.get does, minus the wait logic
+            record: Any = idle._get() if idle._qsize() else None
+        if record is None:
+            record = self._do_get()  # wait (cut to the budget) or open a connection
         try:
             record.get_connection()
         except BaseException:
@@ -238,7 +242,13 @@ class BudgetQueuePool(sa.pool.QueuePool):
         return entry
 
     def give(self, record: ConnectionPoolEntry) -> None:
-        self._do_return_conn(record)
+        idle: Any = self._pool
+        with idle.mutex:  # as Queue.put(record, False) does, minus its checks
+            if idle._qsize() < idle.maxsize:
+                idle._put(record)
+                idle.not_empty.notify()
+                return
+        self._do_return_conn(record)  # never (the pool has a slot per entry); it copes
 
     def mark_stale(self) -> None:
         """Every connection made before now is replaced at its next checkout (what Core
@@ -274,9 +284,10 @@ class SessionLimits:
         if self.dialect == "sqlite":
             dbapi.set_progress_handler(_over_budget, 10_000)
 
-    def apply(self, dbapi: Any, info: dict[Any, Any]) -> None:
-        """Before a call on ``dbapi``: its limits fit what is left of the budget."""
-        want = self.budget()
+    def apply(self, dbapi: Any, info: dict[Any, Any], left: float | None = None) -> None:
+        """Before a call on ``dbapi``: its limits fit what is left of the budget (``left``
+        when the caller has just read it)."""
+        want = self.budget() if left is None else max(deadline.MIN_STEP, left)
         if self.dialect == "mysql":  # PyMySQL checks these on every socket read and write
             dbapi._read_timeout = dbapi._write_timeout = math.ceil(want * 10 + 2) / 10
         current = info.get(_LIMIT)
@@ -405,20 +416,30 @@ class ReadPool:
 
     # Running a statement ----------------------------------------------------------------
     def fetch(
-        self, sql: str, params: tuple[object, ...] | dict[str, object], describe: bool
+        self,
+        sql: str,
+        params: tuple[object, ...] | dict[str, object],
+        describe: bool,
+        left: float | None = None,
     ) -> tuple[list[Any], Sequence[Sequence[Any]] | None]:
-        """All rows of ``sql`` (and the cursor description when ``describe``).  Driver
-        errors are raised as SQLAlchemy's exception classes, exactly as Core raises them."""
+        """All rows of ``sql`` (and the cursor description when ``describe``); ``left``:
+        the budget left, if the caller has just read it.  Driver errors are raised as
+        SQLAlchemy's exception classes, exactly as Core raises them."""
         dbapi_error = self._dbapi_error
         retried = False
         while True:
-            record = self.acquire()
+            pool = cast(BudgetQueuePool, self.engine.pool)
+            try:
+                record = pool.take()
+            except dbapi_error as exc:
+                disconnect = self.dialect.is_disconnect(exc, None, None)
+                raise self._wrap(exc, None, None, disconnect) from exc
             dbapi: Any = record.dbapi_connection
             info = record.info
             cursor = info.get(_CURSOR)
             fresh = info.pop(FRESH, False)
             try:
-                self.limits.apply(dbapi, info)
+                self.limits.apply(dbapi, info, left)
                 if cursor is None:
                     cursor = info[_CURSOR] = dbapi.cursor()
                 cursor.execute(sql, params)
@@ -431,10 +452,11 @@ class ReadPool:
                     self.invalidate()
                     if not fresh and not retried and not deadline.expired():
                         retried = True  # the server dropped an idle connection: once more
+                        left = None
                         continue
                 raise self._wrap(exc, sql, params, disconnect) from exc
             except BaseException as exc:
                 self.discard(record, exc)  # interrupted mid-statement: its state is unknown
                 raise
-            self.release(record)
+            pool.give(record)
             return rows, description
