@@ -159,3 +159,16 @@ def test_common_fields_are_indexed_before_going_live(cached: Realtime) -> None:
     indexed = replica.indexed()
     assert indexed.get("name") is True  # hashed and sorted (LIKE 'prefix%')
     assert "context" in indexed and "mailbox" in indexed
+
+
+def test_wait_synced_counts_a_family_that_turns_off_while_it_waits(
+    slapd_factory: Any,
+) -> None:
+    slapd = slapd_factory()  # the suffix only: every family's stream finds no base and
+    slapd.create_suffix()  # turns the family off (it was starting when the wait began)
+    rt = _open(slapd, families=["sippeers", "iaxpeers"])
+    try:
+        assert directory_cache(rt).wait_synced(BOUND)
+        assert directory_cache(rt).state("iaxpeers") == "off"
+    finally:
+        rt.close()

@@ -311,13 +311,12 @@ class DirectoryCache:
 
     def wait_synced(self, timeout: float = 5.0) -> bool:
         """Barrier for tests and CI: True once every cached family is live and holds
-        exactly the (entryUUID, entryCSN) pairs the directory has now."""
+        exactly the (entryUUID, entryCSN) pairs the directory has now, or is off (a family
+        may turn off while this waits, e.g. when its stream finds no base entry)."""
         deadline = time.monotonic() + timeout
         for fam in self._families.values():
-            if fam.state == OFF:
-                continue
-            want = self._directory_csns(fam.fmap)
-            while True:
+            want = self._directory_csns(fam.fmap) if fam.state != OFF else None
+            while fam.state != OFF:
                 consumer = fam.consumer
                 if (
                     want is not None
