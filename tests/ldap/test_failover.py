@@ -4,6 +4,7 @@ a frozen server leaving rotation after one timed-out call, read servers and writ
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -89,15 +90,25 @@ def test_reads_fail_back_to_the_first_url_once_it_answers_again(
     print(f"failback {time.monotonic() - restarted:.3f} s after the restart")
 
 
+def _held_servers(realtime: Realtime, count: int) -> list[int]:
+    """The server positions of ``count`` pooled connections taken at once (so the pool
+    holds that many), handed back afterwards."""
+    pool = _backend(realtime).pool
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(pool.connection()) for _ in range(count)]
+        return [pool.server_of(conn) for conn in held]
+
+
 def test_every_pooled_connection_fails_back(two: tuple[Slapd, Slapd], both: Realtime) -> None:
     first, _ = two
     first.stop()
-    assert _who(both) == "second"
+    assert _held_servers(both, 3) == [1, 1, 1]  # three connections to the second server
     first.start()
-    time.sleep(RETRY_INTERVAL + 1.0)
-    # The first call after the interval starts the probe; a few more retire the rest.
-    answers = [_who(both) for _ in range(10)]
-    assert answers[-5:] == ["first"] * 5
+    time.sleep(RETRY_INTERVAL)
+    # A call after the interval starts the background probe of the first server; once it
+    # answered, each pooled connection to the second is retired when next taken.
+    wait_until(lambda: _who(both) == "first", timeout=2.0, what="failback")
+    assert _held_servers(both, 3) == [0, 0, 0]
 
 
 def test_a_frozen_first_server_costs_one_slow_read_then_leaves_rotation(
