@@ -246,3 +246,26 @@ def test_the_cache_follows_the_next_url_when_the_consumer_dies(topology: Topolog
         print(f"cache caught up on the provider {waited:.3f} s after the write")
     finally:
         realtime.close()
+
+
+def _cached_host(realtime: Realtime) -> str | None:
+    answer = realtime.single_nowait("sippeers", {"name": "who"})
+    record = None if answer is None else answer[0]
+    return None if record is None else record.get("host")
+
+
+def test_the_cache_moves_back_to_the_first_url_once_it_answers_again(
+    two: tuple[Slapd, Slapd],
+) -> None:
+    first, second = two
+    first.stop()
+    realtime = _open([first.url, second.url], first, cache={"enabled": True})
+    try:
+        wait_until(lambda: _cached_host(realtime) == "second", timeout=10, what="cache on second")
+        first.start()
+        waited = wait_until(
+            lambda: _cached_host(realtime) == "first", timeout=10, what="cache back on first"
+        )
+        print(f"cache failback {waited:.3f} s after the restart")
+    finally:
+        realtime.close()

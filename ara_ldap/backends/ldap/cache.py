@@ -177,6 +177,13 @@ class DirectoryCache:
         self._probe_conn: ldap3.Connection | None = None
         #: The server the probe vouches for; streams on another server are restarted.
         self._probe_url: str | None = None
+        #: Failback: while the probe is not on ``urls[0]``, an earlier server is tried in
+        #: the background every ``retry_interval`` (at least 1 s); one that answered waits
+        #: here until the watchdog moves the probe, and so the streams, back to it.
+        self._failback_at = 0.0
+        self._failback: threading.Thread | None = None
+        self._preferred: tuple[ldap3.Connection, str] | None = None
+        self._preferred_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._watchdog, name=f"ara-ldap-cache-{name}", daemon=True
@@ -532,32 +539,88 @@ class DirectoryCache:
     def _probe_connection(self) -> ldap3.Connection:
         """A connection to the first read server (``urls``) that answers, kept while it
         works: the streams start on the first that answers too, so both follow the same
-        server (with ``urls[0]`` down, a probe of ``urls[0]`` only kept the cache off)."""
+        server (with ``urls[0]`` down, a probe of ``urls[0]`` only kept the cache off).
+        Once an earlier server answers again, the probe moves back to it (failback)."""
         conn = self._probe_conn
         if conn is not None and not conn.closed:
-            return conn
+            return self._maybe_fail_back(conn)
         last: Exception | None = None
         for url in self.settings.urls:
-            server = make_server(self.settings, url)
-            conn = ldap3.Connection(
-                server,
-                raise_exceptions=False,
-                auto_referrals=False,
-                receive_timeout=1,
-                **bind_args(self.settings, self._password),
-            )
             try:
-                conn.open(read_server_info=False)
-                if not conn.bind(read_server_info=False):
-                    raise ConnectionError("probe bind refused")
+                conn = self._open_probe(url)
             except Exception as exc:  # the next URL
                 last = exc
-                with contextlib.suppress(Exception):
-                    conn.unbind()
                 continue
             self._probe_conn, self._probe_url = conn, url
             return conn
         raise ConnectionError(f"no read server answered the probe: {last}")
+
+    def _open_probe(self, url: str) -> ldap3.Connection:
+        conn = ldap3.Connection(
+            make_server(self.settings, url),
+            raise_exceptions=False,
+            auto_referrals=False,
+            receive_timeout=1,
+            **bind_args(self.settings, self._password),
+        )
+        try:
+            conn.open(read_server_info=False)
+            if not conn.bind(read_server_info=False):
+                raise ConnectionError("probe bind refused")
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.unbind()
+            raise
+        return conn
+
+    def _maybe_fail_back(self, conn: ldap3.Connection) -> ldap3.Connection:
+        """``conn``, or a connection to an earlier server that answered in the background;
+        the connect is never made on the watchdog thread (a dead host could hold it for
+        ``connect_timeout`` and the cache would stop answering meanwhile)."""
+        urls = self.settings.urls
+        if self._probe_url is None or self._probe_url == urls[0]:
+            return conn
+        found = self._take_preferred()
+        if found is not None:
+            new, url = found
+            log.info("cache %s: %s answers again; streams move back to it", self.name, url)
+            self._drop_probe()
+            self._probe_conn, self._probe_url = new, url
+            return new
+        now = time.monotonic()
+        running = self._failback is not None and self._failback.is_alive()
+        if not running and now >= self._failback_at:
+            self._failback_at = now + max(1.0, self.settings.retry_interval)
+            earlier = urls[: urls.index(self._probe_url)] if self._probe_url in urls else []
+            self._failback = threading.Thread(
+                target=self._try_earlier,
+                args=(earlier,),
+                name=f"ara-ldap-cache-{self.name}-failback",
+                daemon=True,
+            )
+            self._failback.start()
+        return conn
+
+    def _try_earlier(self, urls: Sequence[str]) -> None:
+        for url in urls:
+            if self._stop.is_set():
+                return
+            try:
+                conn = self._open_probe(url)
+            except Exception:  # still down: tried again after the interval
+                continue
+            if self._stop.is_set():
+                with contextlib.suppress(Exception):
+                    conn.unbind()
+                return
+            with self._preferred_lock:
+                self._preferred = (conn, url)
+            return
+
+    def _take_preferred(self) -> tuple[ldap3.Connection, str] | None:
+        with self._preferred_lock:
+            found, self._preferred = self._preferred, None
+        return found
 
     def _probe(self) -> bool:
         """One base search of the rootDSE on a separate connection, short timeout: a
@@ -632,6 +695,12 @@ class DirectoryCache:
                     log.warning("cache %s/%s: state not saved: %s", self.name, fam.fmap.name, exc)
             fam.state = OFF
         self._drop_probe()
+        if self._failback is not None:
+            self._failback.join(timeout=self.settings.connect_timeout + 1)
+        found = self._take_preferred()
+        if found is not None:
+            with contextlib.suppress(Exception):
+                found[0].unbind()
 
     # Saved state (state_dir) --------------------------------------------------------------
     def _load(self, fam: _Family) -> None:
